@@ -1,0 +1,48 @@
+# Two commands do all set-up on a fresh clone: `make run` and `make test`.
+PY := .venv/bin/python
+STAMP := .venv/.installed
+
+.PHONY: setup run test test-fast up down lint format bench lock minio clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	bash scripts/setup.sh
+
+run: setup ## split the bundled samples through a real Airflow run into the embedded S3 server
+	$(PY) scripts/stack.py run
+
+test: setup ## the whole suite; starts every server it needs
+	bash scripts/build-minio.sh
+	bash scripts/install-chromium.sh
+	$(PY) -m pytest
+
+test-fast: setup ## unit tests only
+	$(PY) -m pytest tests/unit -q
+
+up: setup ## S3 server + airflow standalone on 127.0.0.1:8080, left running
+	$(PY) scripts/stack.py up
+
+down: ## stop exactly what `make up` started
+	$(PY) scripts/stack.py down
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/hadolint Dockerfile
+
+format: setup
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+bench: setup ## throughput, rerun cost and scaling against bare S3 PUTs
+	$(PY) bench/run.py
+
+lock: ## re-resolve requirements.lock from pyproject.toml
+	uv pip compile pyproject.toml --extra dev --python-version 3.11 --universal -o requirements.lock
+
+minio:
+	bash scripts/build-minio.sh
+
+clean: down
+	rm -rf .state

@@ -1,0 +1,166 @@
+"""Paywall pipeline: split each article of a data interval into free and paid halves.
+
+Thin DAG file: schedule, params, docs and wiring. All logic lives in the ``paywall`` package.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+from paywall import pipeline
+from paywall.airflow_adapter import interval_from_context, manifests_asset, pipeline_context
+from paywall.config import load_settings
+from paywall.verify import verify_run
+
+# Reading the local YAML at parse time is deliberate: the schedule comes from it, and a bad
+# config then shows as an import error naming the file and the key.
+SETTINGS = load_settings()
+CFG = SETTINGS.pipeline
+MANIFESTS = manifests_asset(SETTINGS)
+
+DOC = f"""
+# Paywall pipeline `{CFG.name}`
+
+Every run takes the articles whose timestamp falls in its **data interval**
+`[data_interval_start, data_interval_end)` from the configured sources
+({", ".join(f"`{s.name}` ({s.kind})" for s in SETTINGS.sources)}), splits each one at the
+`{SETTINGS.markers.begin}` / `{SETTINGS.markers.end}` markers and stores:
+
+| what | where |
+| --- | --- |
+| free halves | `s3://{SETTINGS.storage.public_bucket}/free/<source>/<id>.txt` (and `.html`) |
+| public metadata | `s3://{SETTINGS.storage.public_bucket}/meta/<source>/<id>.json` |
+| paid halves | `s3://{SETTINGS.storage.private_bucket}/paid/<source>/<id>.txt` (never public) |
+| quarantined input + reason | `s3://{SETTINGS.storage.private_bucket}/quarantine/<source>/<id>/` |
+| manifest + commit marker | `s3://{SETTINGS.storage.public_bucket}/runs/{CFG.name}/<interval>/` |
+
+Tasks: **plan** lists the interval's articles and cuts them into chunks → **process** (one
+mapped task per chunk) → **publish** writes the manifest, then `_COMMITTED`, and emits the
+`{MANIFESTS.name}` asset event → **verify** audits what was committed.
+
+Ambiguous articles (missing, broken, reversed or nested markers) are quarantined, never
+published; they do not fail the run. The run fails only when the share of articles that could
+not be fetched passes `max_failure_ratio` ({CFG.max_failure_ratio:.0%}).
+
+## Params
+- **sources**: names of sources to read (empty: all).
+- **force**: rewrite every object even when unchanged.
+- **dry_run**: split and report; write nothing and commit nothing.
+- **limit**: process at most this many articles.
+- **article_ids**: re-process just these articles (source ids or article ids), whatever their
+  timestamp.
+
+## Backfill
+Trigger → **Backfill**, pick From/To (both inclusive, one run per interval), choose
+*Missing Runs* or *All Runs*. Reruns converge: unchanged articles cost no writes. The DAG
+must be unpaused for a backfill to start.
+"""
+
+default_args = {
+    "owner": CFG.owner,
+    "retries": CFG.retries,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+    "execution_timeout": timedelta(minutes=CFG.task_timeout_minutes),
+}
+
+
+@dag(
+    dag_id=CFG.name,
+    schedule=CronDataIntervalTimetable(CFG.schedule, timezone=CFG.timezone),
+    start_date=datetime(2026, 1, 1),
+    catchup=CFG.catchup,
+    max_active_runs=CFG.max_active_runs,
+    default_args=default_args,
+    tags=["paywall", "content"],
+    doc_md=DOC,
+    params={
+        "sources": Param(
+            [],
+            type="array",
+            items={"type": "string", "enum": [s.name for s in SETTINGS.sources]},
+            title="Sources",
+            description="Sources to read; leave empty for all.",
+        ),
+        "force": Param(False, type="boolean", title="Force", description="Rewrite unchanged."),
+        "dry_run": Param(
+            False, type="boolean", title="Dry run", description="Split and report only."
+        ),
+        "limit": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="Limit",
+            description="At most this many articles.",
+        ),
+        "article_ids": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="Article ids",
+            description="Re-process only these (source ids or article ids).",
+        ),
+    },
+)
+def paywall_pipeline() -> None:
+    @task(multiple_outputs=False)
+    def plan(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
+        params = params or {}
+        return pipeline.plan_run(
+            pipeline_context(SETTINGS),
+            interval_from_context(context, SETTINGS),
+            sources=params.get("sources") or None,
+            article_ids=params.get("article_ids") or None,
+            limit=params.get("limit"),
+            dry_run=bool(params.get("dry_run")),
+        )
+
+    @task(multiple_outputs=False)
+    def chunks(plan: dict[str, Any]) -> list[dict[str, Any]]:
+        return pipeline.chunk_jobs(plan)
+
+    @task(multiple_outputs=False, max_active_tis_per_dagrun=4)
+    def process(job: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
+        params = params or {}
+        result = pipeline.process_chunk(
+            pipeline_context(SETTINGS),
+            job,
+            force=bool(params.get("force")),
+            dry_run=bool(params.get("dry_run")),
+        )
+        result.pop("_records", None)  # XComs carry counts, never records
+        return result
+
+    @task(multiple_outputs=False, outlets=[MANIFESTS])
+    def publish(plan: dict[str, Any], chunks: list[dict[str, Any]], **context: Any) -> dict:
+        summary = pipeline.publish_run(pipeline_context(SETTINGS), plan, list(chunks))
+        if summary["dry_run"]:
+            raise AirflowSkipException(f"dry run, nothing committed: {summary['statuses']}")
+        context["outlet_events"][MANIFESTS].extra = {
+            "interval": summary["interval"],
+            "manifest_key": summary["manifest_key"],
+            "articles": summary["articles"],
+            "published": summary["published"],
+            "quarantined": summary["quarantined"],
+            "failed": summary["failed"],
+            "changed": summary["changed"],
+        }
+        return summary
+
+    @task(multiple_outputs=False)
+    def verify(summary: dict[str, Any]) -> dict[str, Any]:
+        report = verify_run(pipeline_context(SETTINGS), summary["manifest_key"])
+        report.raise_for_problems()
+        return report.counts()
+
+    planned = plan()
+    results = process.expand(job=chunks(planned))
+    verify(publish(planned, results))
+
+
+paywall_pipeline()

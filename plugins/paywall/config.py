@@ -1,0 +1,232 @@
+"""Pipeline configuration: YAML validated on load into typed settings.
+
+Errors name the file and the key (``config/pipeline.yaml: sources[0].kind: ...``) so a bad
+config shows up in the Airflow UI as an import error that says what to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from paywall.segmentation import DEFAULT_BEGIN, DEFAULT_END, Markers, NoMarkersPolicy
+
+CONFIG_ENV = "PAYWALL_CONFIG"
+DEFAULT_DATE_PATTERN = r"(?P<year>\d{4})[/_-]?(?P<month>\d{2})[/_-]?(?P<day>\d{2})"
+_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PipelineSettings(_Strict):
+    name: str = Field("paywall_articles", pattern=_NAME)
+    schedule: str = "@daily"
+    timezone: str = "UTC"
+    catchup: bool = False
+    max_active_runs: int = Field(3, ge=1, le=64)
+    chunk_size: int = Field(200, ge=1, le=100_000)
+    max_chunks: int = Field(64, ge=1, le=1024)
+    max_failure_ratio: float = Field(0.2, ge=0.0, le=1.0)
+    retries: int = Field(3, ge=0, le=20)
+    task_timeout_minutes: int = Field(60, ge=1)
+    fallback_window_hours: int = Field(24, ge=1)
+    owner: str = "data-platform"
+
+
+class MarkerSettings(_Strict):
+    begin: str = DEFAULT_BEGIN
+    end: str = DEFAULT_END
+    lenient: bool = False
+
+    @model_validator(mode="after")
+    def _valid_pair(self) -> MarkerSettings:
+        Markers(self.begin, self.end, self.lenient)  # raises ValueError with the rule broken
+        return self
+
+    def build(self) -> Markers:
+        return Markers(self.begin, self.end, self.lenient)
+
+
+class OutputSettings(_Strict):
+    text_placeholder: str | None = None
+    cut_class: str = Field("paywall-paid", pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+class StorageSettings(_Strict):
+    connection_id: str = "paywall_s3"
+    public_bucket: str = Field("paywall-public", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    private_bucket: str = Field("paywall-private", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    public_read: bool = True
+    server_side_encryption: Literal["AES256"] | None = None
+    max_concurrency: int = Field(16, ge=1, le=128)
+    checksum: Literal["md5", "sha256", "none"] = "md5"
+
+
+class WebhookSettings(_Strict):
+    url: str | None = None
+    batch_size: int = Field(100, ge=1, le=10_000)
+    timeout_seconds: float = Field(10.0, gt=0)
+    retries: int = Field(3, ge=0, le=10)
+
+
+class _SourceBase(_Strict):
+    name: str = Field(pattern=_NAME)
+    format: Literal["auto", "text", "html"] = "auto"
+    no_markers: NoMarkersPolicy = NoMarkersPolicy.QUARANTINE
+
+
+class LocalSource(_SourceBase):
+    kind: Literal["local"]
+    path: Path
+    glob: str = "**/*"
+    timestamp: Literal["mtime", "path"] = "mtime"
+    date_pattern: str = DEFAULT_DATE_PATTERN
+
+    @field_validator("date_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        _check_date_pattern(value)
+        return value
+
+
+class S3Source(_SourceBase):
+    kind: Literal["s3"]
+    bucket: str
+    prefix: str = ""
+    connection_id: str | None = None  # defaults to the storage connection
+    timestamp: Literal["last_modified", "key"] = "last_modified"
+    date_pattern: str = DEFAULT_DATE_PATTERN
+
+    @field_validator("date_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        _check_date_pattern(value)
+        return value
+
+
+class HttpLimits(_Strict):
+    connect_timeout: float = Field(5.0, gt=0)
+    read_timeout: float = Field(15.0, gt=0)
+    total_timeout: float = Field(60.0, gt=0)
+    retries: int = Field(3, ge=0, le=10)
+    backoff_seconds: float = Field(0.5, ge=0)
+    max_redirects: int = Field(5, ge=0, le=20)
+    max_bytes: int = Field(10_000_000, ge=1024)
+    content_types: tuple[str, ...] = (
+        "text/html",
+        "text/plain",
+        "application/xhtml+xml",
+    )
+    per_host_concurrency: int = Field(4, ge=1, le=64)
+    requests_per_second: float = Field(10.0, gt=0)
+    max_retry_after: float = Field(60.0, ge=0)
+
+
+class HttpSource(_SourceBase):
+    kind: Literal["http"]
+    index_url: str = Field(pattern=r"^https?://")
+    index_type: Literal["sitemap", "rss", "atom", "json"] = "sitemap"
+    title_selector: str | None = None
+    body_selector: str | None = None
+    user_agent: str = "paywall-pipeline/0.1 (+https://example.invalid/bot)"
+    allow_private_addresses: bool = False
+    limits: HttpLimits = HttpLimits()
+
+
+SourceSettings = Annotated[LocalSource | S3Source | HttpSource, Field(discriminator="kind")]
+
+
+class Settings(_Strict):
+    pipeline: PipelineSettings = PipelineSettings()
+    markers: MarkerSettings = MarkerSettings()
+    output: OutputSettings = OutputSettings()
+    storage: StorageSettings = StorageSettings()
+    webhook: WebhookSettings = WebhookSettings()
+    sources: tuple[SourceSettings, ...] = Field(min_length=1)
+    path: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Settings:
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+    def source(self, name: str) -> LocalSource | S3Source | HttpSource:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise ConfigError(f"{self.path}: sources: no source named {name!r}")
+
+
+def _check_date_pattern(value: str) -> None:
+    try:
+        compiled = re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from exc
+    missing = {"year", "month", "day"} - set(compiled.groupindex)
+    if missing:
+        raise ValueError(f"needs named groups year, month and day (missing {sorted(missing)})")
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("local", "s3", "http"):  # the discriminator's branch name, not a key
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def default_config_path() -> Path:
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "config" / "pipeline.yaml"
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read and validate a pipeline config; raise ConfigError naming file and key."""
+    config_path = Path(path) if path else default_config_path()
+    try:
+        raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{config_path}: cannot read the config file: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{config_path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{config_path}: the top level must be a mapping of sections")
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            msg = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                msg = "unknown key"
+            problems.append(f"{_location(error['loc'])}: {msg}")
+        raise ConfigError(f"{config_path}: " + "; ".join(problems)) from None
+    # Relative source paths are relative to the config file, wherever the process runs.
+    base = config_path.resolve().parent
+    sources = tuple(
+        s.model_copy(update={"path": (base / s.path).resolve()})
+        if isinstance(s, LocalSource) and not s.path.is_absolute()
+        else s
+        for s in settings.sources
+    )
+    return settings.model_copy(update={"sources": sources, "path": config_path})

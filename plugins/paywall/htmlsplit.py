@@ -1,0 +1,362 @@
+"""Split an HTML article at its paywall markers, keeping well-formed structure on both sides.
+
+The page is parsed once (BeautifulSoup with lxml) and flattened into a token list. Markers are
+found in the *visible* text only, with the same rules as plain text
+(:func:`paywall.segmentation.plan_regions`). One pass over the tokens then writes both halves,
+opening an element in a half only when content of that half appears inside it, so an element
+that crosses a cut appears in both halves with only its own part -- the semantics of a DOM
+Range's ``cloneContents``/``deleteContents``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import html
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from bs4 import BeautifulSoup, Tag
+from bs4.element import (
+    NavigableString,
+    RubyParenthesisString,
+    RubyTextString,
+)
+
+from paywall.segmentation import (
+    Markers,
+    NoMarkersPolicy,
+    Segment,
+    Status,
+    compile_scanner,
+    find_markers,
+    plan_regions,
+)
+
+# Subtrees whose text is never shown as article text: markers inside them are not markers.
+OPAQUE = frozenset({"script", "style", "template", "head", "title", "noscript", "textarea"})
+BLOCKS = frozenset(
+    {
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "dd",
+        "details",
+        "dialog",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "summary",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+    }
+)
+_VISIBLE_STRINGS = (NavigableString, RubyTextString, RubyParenthesisString)
+_RAW_NOISE = re.compile(
+    r"<!--.*?-->|<(script|style|title|template|textarea)\b.*?</\1\s*>|<[^>]*>",
+    re.IGNORECASE | re.DOTALL,
+)
+
+START, END, TEXT, LEAF = 0, 1, 2, 3
+
+
+@dataclass(frozen=True, slots=True)
+class HtmlSplit:
+    status: Status
+    reason: str | None
+    free_html: str
+    paid_html: str
+    free_text: str
+    paid_text: str
+    segments: tuple[Segment, ...]  # offsets in the visible text, markers removed
+    markers_found: int
+    title: str | None
+    sections: int
+    free_visible: str = ""  # raw visible text of each half, for exact rebuilds
+    paid_visible: str = ""
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def published(self) -> bool:
+        return self.reason is None
+
+
+def _start_tag(tag: Tag) -> str:
+    if not tag.attrs:
+        return f"<{tag.name}>"
+    parts = [tag.name]
+    for key, value in tag.attrs.items():
+        if isinstance(value, list):
+            value = " ".join(value)
+        parts.append(f'{key}="{html.escape(str(value), quote=True)}"')
+    return "<" + " ".join(parts) + ">"
+
+
+def _tokens(root: BeautifulSoup) -> list[tuple[int, object]]:
+    """Flatten the tree in document order without recursion (deep pages must not crash)."""
+    tokens: list[tuple[int, object]] = []
+    stack: list[tuple[Tag, Iterator[object]]] = [(root, iter(root.contents))]
+    while stack:
+        parent, children = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            if parent is not root:
+                tokens.append((END, parent))
+            continue
+        if isinstance(child, Tag):
+            if child.name in OPAQUE or not child.contents:
+                tokens.append((LEAF, child))
+            else:
+                tokens.append((START, child))
+                stack.append((child, iter(child.contents)))
+        elif type(child) in _VISIBLE_STRINGS:
+            tokens.append((TEXT, child))
+        else:  # comments, doctype, CDATA, processing instructions
+            tokens.append((LEAF, child))
+    return tokens
+
+
+class _Half:
+    """One output document; elements are opened lazily when content arrives."""
+
+    __slots__ = ("emitted", "html", "open", "text")
+
+    def __init__(self) -> None:
+        self.html: list[str] = []
+        self.text: list[str] = []
+        self.open: list[Tag] = []  # document stack
+        self.emitted: list[bool] = []
+
+    def flush(self) -> None:
+        emitted = self.emitted
+        if emitted and not emitted[-1]:
+            for i, done in enumerate(emitted):
+                if not done:
+                    self.html.append(_start_tag(self.open[i]))
+                    emitted[i] = True
+
+    def start(self, tag: Tag) -> None:
+        self.open.append(tag)
+        self.emitted.append(False)
+
+    def end(self, tag: Tag) -> None:
+        self.open.pop()
+        if self.emitted.pop():
+            self.html.append(f"</{tag.name}>")
+            if tag.name in BLOCKS:
+                self.text.append("\n")
+
+    def content(self, markup: str, text: str | None = None) -> None:
+        self.flush()
+        self.html.append(markup)
+        if text:
+            self.text.append(text)
+
+
+def _leaf_markup(node: object) -> tuple[str, str | None]:
+    if isinstance(node, Tag):
+        if node.name == "br":
+            return "<br/>", "\n"
+        if node.name in OPAQUE:
+            return node.decode(), None
+        if node.is_empty_element:
+            return _start_tag(node)[:-1] + "/>", "\n" if node.name in BLOCKS else None
+        return _start_tag(node) + f"</{node.name}>", None
+    return node.output_ready(), None  # type: ignore[attr-defined]
+
+
+def _tidy_text(parts: list[str]) -> str:
+    lines = (line.strip() for line in "".join(parts).splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def visible_text(document: str) -> str:
+    """The text a reader sees (no comments, scripts, styles or head): where markers count."""
+    tokens = _tokens(BeautifulSoup(document, "lxml"))
+    return "".join(node for kind, node in tokens if kind == TEXT)  # type: ignore[misc]
+
+
+def split_html(
+    document: str,
+    markers: Markers | None = None,
+    *,
+    no_markers: NoMarkersPolicy = NoMarkersPolicy.QUARANTINE,
+    cut_class: str = "paywall-paid",
+) -> HtmlSplit:
+    """Split an HTML document (already decoded) into free and paid HTML and text."""
+    markers = markers or Markers()
+    soup = BeautifulSoup(document, "lxml")
+    tokens = _tokens(soup)
+
+    text_at: list[int] = []  # index into tokens of each visible string
+    starts: list[int] = []  # visible-stream offset where each of those strings starts
+    pieces: list[str] = []
+    offset = 0
+    h1_span: tuple[int, int] | None = None
+    h1_start = 0
+    for index, (kind, node) in enumerate(tokens):
+        if kind == TEXT:
+            text_at.append(index)
+            starts.append(offset)
+            pieces.append(node)  # type: ignore[arg-type]
+            offset += len(node)  # type: ignore[arg-type]
+        elif h1_span is None and kind in (START, END) and node.name == "h1":  # type: ignore[attr-defined]
+            if kind == START:
+                h1_start = offset
+            else:
+                h1_span = (h1_start, offset)
+    visible = "".join(pieces)
+
+    def refuse(status: Status, reason: str, found: int) -> HtmlSplit:
+        return HtmlSplit(status, reason, "", "", "", "", (), found, None, 0)
+
+    if not visible.strip():
+        return refuse(Status.EMPTY, "the page has no visible text", 0)
+
+    hits, damage = find_markers(visible, markers)
+    for hit in hits:
+        token = bisect.bisect_right(starts, hit.start) - 1
+        if hit.end > starts[token] + len(pieces[token]):
+            damage = damage or f"{hit.kind} marker at offset {hit.start} is split by markup"
+    if damage is None:
+        pattern, _ = compile_scanner(markers)
+        in_markup = len(pattern.findall(_RAW_NOISE.sub("", document)))
+        if in_markup != len(hits):
+            damage = (
+                f"{len(hits)} marker(s) in the visible text but {in_markup} written literally: "
+                "a marker is escaped as a character reference or split by markup"
+            )
+    plan = plan_regions(visible, hits, damage, no_markers)
+    if plan.reason is not None:
+        return refuse(plan.status, plan.reason, len(hits))
+
+    # Cut points in visible-stream offsets, in order: (offset, "skip-to"/"enter"/"leave").
+    # A region is entered after its begin marker and left before its end marker.
+    boundaries: list[tuple[int, int, bool]] = []  # (start, end, entering) per marker/edge
+    hit_by_end = {h.end: h for h in hits if h.kind == "begin"}
+    for region_start, region_end in plan.regions:
+        begin = hit_by_end.get(region_start)
+        boundaries.append((begin.start if begin else region_start, region_start, True))
+        end_len = 0
+        if region_end < len(visible):
+            end_len = next(
+                h.end - h.start for h in hits if h.start == region_end and h.kind == "end"
+            )
+        boundaries.append((region_end, region_end + end_len, False))
+
+    free, paid = _Half(), _Half()
+    current = free
+    section = 0
+    free_stream: list[str] = []
+    paid_stream: list[str] = []
+    clean = 0
+    segments: list[Segment] = []
+    b_index = 0
+    text_number = 0
+
+    def cut_marker(n: int) -> str:
+        return f'<span class="{cut_class} {cut_class}-{n}" data-paywall-section="{n}"></span>'
+
+    def add_text(chunk: str) -> None:
+        nonlocal clean
+        if not chunk:
+            return
+        current.content(html.escape(chunk, quote=False), chunk)
+        (free_stream if current is free else paid_stream).append(chunk)
+        kind = "free" if current is free else "paid"
+        if segments and segments[-1].kind == kind and segments[-1].end == clean:
+            segments[-1] = Segment(kind, segments[-1].start, clean + len(chunk))
+        else:
+            segments.append(Segment(kind, clean, clean + len(chunk)))
+        clean += len(chunk)
+
+    def switch(entering: bool) -> None:
+        nonlocal current, section
+        if entering:
+            section += 1
+            free.content(cut_marker(section))
+            segments.append(Segment("paid", clean, clean))
+            current = paid
+        else:
+            current = free
+
+    # A region entered at offset 0 with no begin marker (all_paid policy).
+    while b_index < len(boundaries) and boundaries[b_index][1] == 0 and boundaries[b_index][0] == 0:
+        switch(boundaries[b_index][2])
+        b_index += 1
+
+    for kind, node in tokens:
+        if kind == TEXT:
+            string: str = node  # type: ignore[assignment]
+            base = starts[text_number]
+            text_number += 1
+            local = 0
+            # Handle every boundary that falls inside this string.
+            while b_index < len(boundaries) and boundaries[b_index][0] < base + len(string):
+                cut_from, cut_to, entering = boundaries[b_index]
+                add_text(string[local : cut_from - base])
+                switch(entering)
+                local = cut_to - base
+                b_index += 1
+            add_text(string[local:])
+        elif kind == START:
+            free.start(node)  # type: ignore[arg-type]
+            paid.start(node)  # type: ignore[arg-type]
+        elif kind == END:
+            free.end(node)  # type: ignore[arg-type]
+            paid.end(node)  # type: ignore[arg-type]
+        else:
+            current.content(*_leaf_markup(node))
+
+    title = None
+    if soup.title is not None and soup.title.string:
+        title = soup.title.string.strip() or None
+    if title is None and h1_span is not None:
+        first_cut = plan.regions[0][0] if plan.regions else len(visible)
+        # Only a heading wholly before the first paid region may become public metadata.
+        if h1_span[1] <= first_cut and not any(h.start < h1_span[1] for h in hits):
+            title = " ".join(visible[h1_span[0] : h1_span[1]].split()) or None
+
+    return HtmlSplit(
+        plan.status,
+        None,
+        "".join(free.html),
+        "".join(paid.html),
+        _tidy_text(free.text),
+        _tidy_text(paid.text),
+        tuple(s for s in segments if s.end > s.start or s.kind == "paid"),
+        len(hits),
+        title,
+        section,
+        "".join(free_stream),
+        "".join(paid_stream),
+        plan.warnings,
+    )

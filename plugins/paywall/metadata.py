@@ -1,0 +1,103 @@
+"""Public article metadata: counts, hashes, reading time and schema.org JSON-LD.
+
+Everything built here is published, so it is computed from the free half, from hashes and
+from counts only -- never from paid text itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+# Reading speeds: Chinese readers manage about 400 characters a minute; Latin-script words
+# are counted at 230 a minute. Each CJK character counts on its own, as Ghost does.
+CJK_PER_MINUTE = 400
+WORDS_PER_MINUTE = 230
+_CJK = re.compile(
+    r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef\u3040-\u30ff\uac00-\ud7af]"
+)
+_WORD = re.compile(r"[A-Za-z0-9\u00c0-\u024f]+")
+
+
+def sha256_hex(data: bytes | str) -> str:
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+def count_paragraphs(text: str) -> int:
+    return sum(1 for line in text.splitlines() if line.strip())
+
+
+def reading_minutes(text: str) -> float:
+    cjk = len(_CJK.findall(text))
+    words = len(_WORD.findall(text))
+    return round(cjk / CJK_PER_MINUTE + words / WORDS_PER_MINUTE, 1)
+
+
+def text_stats(text: str) -> dict[str, Any]:
+    return {
+        "chars": len(text),  # code points, so each Chinese character counts once
+        "paragraphs": count_paragraphs(text),
+        "reading_minutes": reading_minutes(text),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleRecord:
+    """The public metadata of one article, as published in ``meta/`` and in manifests."""
+
+    article_id: str
+    source: str
+    source_id: str
+    status: str
+    format: str
+    title: str | None
+    reason: str | None = None
+    warnings: tuple[str, ...] = ()
+    encoding: str | None = None
+    encoding_evidence: str | None = None
+    markers: dict[str, Any] = field(default_factory=dict)
+    segments: tuple[dict[str, Any], ...] = ()
+    sha256: dict[str, str | None] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+    free_ratio: float | None = None
+    published_at: str | None = None  # article timestamp from the source
+    origin: dict[str, Any] = field(default_factory=dict)  # url, etag, last_modified
+    json_ld: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["schema_version"] = SCHEMA_VERSION
+        data["warnings"] = list(self.warnings)
+        data["segments"] = list(self.segments)
+        return data
+
+
+def news_article_json_ld(
+    *, title: str | None, url: str | None, published_at: str | None, sections: int, cut_class: str
+) -> dict[str, Any]:
+    """schema.org markup for paywalled content, one ``hasPart`` per paid section."""
+    data: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "NewsArticle",
+        "isAccessibleForFree": False,
+        "hasPart": [
+            {
+                "@type": "WebPageElement",
+                "isAccessibleForFree": False,
+                "cssSelector": f".{cut_class}-{n}",
+            }
+            for n in range(1, sections + 1)
+        ],
+    }
+    if title:
+        data["headline"] = title
+    if url:
+        data["url"] = url
+    if published_at:
+        data["datePublished"] = published_at
+    return data

@@ -1,0 +1,294 @@
+"""Find paid regions in text and split it into a free and a paid half, failing closed.
+
+A paid region starts at a begin marker and ends at the next end marker. Anything ambiguous
+(an end without a begin, a begin inside an open region, a damaged marker) is refused: the
+caller quarantines the article, so not one paid character can reach a public output.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import lru_cache
+
+DEFAULT_BEGIN = "##paidbegin##"
+DEFAULT_END = "##paidend##"
+
+_FULLWIDTH = {chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)}
+_INNER_SPACE = r"[ \t\u3000]*"
+
+
+class Status(StrEnum):
+    OK = "ok"
+    UNCLOSED = "unclosed"
+    NO_MARKERS = "no_markers"
+    UNMATCHED_END = "unmatched_end"
+    NESTED_BEGIN = "nested_begin"
+    BROKEN_MARKER = "broken_marker"
+    EMPTY = "empty"
+    UNDECODABLE = "undecodable"
+    BINARY = "binary"
+    INVALID_HTML = "invalid_html"
+    FETCH_FAILED = "fetch_failed"
+
+
+class NoMarkersPolicy(StrEnum):
+    QUARANTINE = "quarantine"
+    ALL_FREE = "all_free"
+    ALL_PAID = "all_paid"
+
+
+@dataclass(frozen=True, slots=True)
+class Markers:
+    begin: str = DEFAULT_BEGIN
+    end: str = DEFAULT_END
+    lenient: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.begin.strip() or not self.end.strip():
+            raise ValueError("markers must not be empty")
+        if self.begin == self.end:
+            raise ValueError("begin and end markers must differ")
+        if self.begin in self.end or self.end in self.begin:
+            raise ValueError("one marker must not contain the other")
+
+
+@dataclass(frozen=True, slots=True)
+class MarkerHit:
+    kind: str  # "begin" | "end"
+    start: int  # offsets in the scanned text
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    kind: str  # "free" | "paid"
+    start: int  # offsets in the article text with the markers removed
+    end: int
+
+    def to_dict(self) -> dict[str, int | str]:
+        return {"kind": self.kind, "start": self.start, "end": self.end}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Where the regions are, before any text is copied."""
+
+    status: Status
+    reason: str | None = None
+    hits: tuple[MarkerHit, ...] = ()
+    # Regions as (content_start, content_end) in scanned-text offsets, markers excluded.
+    regions: tuple[tuple[int, int], ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TextSplit:
+    status: Status
+    reason: str | None
+    free: str
+    paid: str
+    segments: tuple[Segment, ...]
+    markers_found: int
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def published(self) -> bool:
+        """A split without a refusal reason may have its free half published."""
+        return self.reason is None
+
+
+def _lenient_pattern(marker: str) -> str:
+    parts = []
+    for char in marker:
+        variants = {char, char.lower(), char.upper(), _FULLWIDTH.get(char, char)}
+        variants |= {_FULLWIDTH.get(v, v) for v in list(variants)}
+        parts.append("[" + "".join(re.escape(v) for v in sorted(variants)) + "]")
+    return _INNER_SPACE.join(parts)
+
+
+def _keyword(marker: str) -> str:
+    """The word inside a marker (``paidbegin``), used to spot damaged markers."""
+    return "".join(ch for ch in marker if ch.isalnum())
+
+
+@lru_cache(maxsize=64)
+def compile_scanner(markers: Markers) -> tuple[re.Pattern[str], re.Pattern[str] | None]:
+    """Return (marker pattern, damaged-marker pattern) for a marker pair."""
+    if markers.lenient:
+        begin, end = _lenient_pattern(markers.begin), _lenient_pattern(markers.end)
+    else:
+        begin, end = re.escape(markers.begin), re.escape(markers.end)
+    pattern = re.compile(f"(?P<begin>{begin})|(?P<end>{end})")
+    words = [w for w in (_keyword(markers.begin), _keyword(markers.end)) if len(w) >= 4]
+    # Any leftover occurrence of the marker word, in any case or width, means a damaged
+    # marker ("##paidbegin" or "paidend##"): ambiguous, so refuse rather than guess.
+    damaged = None
+    if words:
+        damaged = re.compile(
+            "|".join(_INNER_SPACE.join(_lenient_pattern(ch) for ch in w) for w in words)
+        )
+    return pattern, damaged
+
+
+def find_markers(text: str, markers: Markers) -> tuple[list[MarkerHit], str | None]:
+    """All marker hits in order, plus a reason when a damaged marker is present."""
+    pattern, damaged = compile_scanner(markers)
+    hits: list[MarkerHit] = []
+    # Fast path: str.find is far cheaper than a regex scan when strict markers are absent.
+    if not markers.lenient and markers.begin not in text and markers.end not in text:
+        pass
+    else:
+        hits = [
+            MarkerHit("begin" if m.lastgroup == "begin" else "end", m.start(), m.end())
+            for m in pattern.finditer(text)
+        ]
+    if damaged is not None:
+        cursor = 0
+        for hit in hits:
+            if bad := damaged.search(text, cursor, hit.start):
+                return (
+                    hits,
+                    f"damaged marker {text[bad.start() : bad.end()]!r} at offset {bad.start()}",
+                )
+            cursor = hit.end
+        if bad := damaged.search(text, cursor):
+            return hits, f"damaged marker {text[bad.start() : bad.end()]!r} at offset {bad.start()}"
+    return hits, None
+
+
+def plan_regions(
+    text: str,
+    hits: Sequence[MarkerHit],
+    damage: str | None,
+    no_markers: NoMarkersPolicy = NoMarkersPolicy.QUARANTINE,
+) -> Plan:
+    """Apply the region rules to marker hits; the one place statuses are decided."""
+    hits = tuple(hits)
+    if damage:
+        return Plan(Status.BROKEN_MARKER, damage, hits)
+    if not hits:
+        if no_markers is NoMarkersPolicy.ALL_PAID:
+            return Plan(Status.NO_MARKERS, None, hits, ((0, len(text)),), ("no markers: all paid",))
+        if no_markers is NoMarkersPolicy.ALL_FREE:
+            return Plan(Status.NO_MARKERS, None, hits, (), ("no markers: all free",))
+        return Plan(
+            Status.NO_MARKERS,
+            "no paywall markers found; the article is probably paid and lost its markers",
+            hits,
+        )
+    regions: list[tuple[int, int]] = []
+    warnings: list[str] = []
+    open_at: int | None = None
+    for hit in hits:
+        if hit.kind == "begin":
+            if open_at is not None:
+                return Plan(
+                    Status.NESTED_BEGIN,
+                    f"begin marker at offset {hit.start} inside the region opened at "
+                    f"offset {open_at}",
+                    hits,
+                )
+            open_at = hit.start
+            content_start = hit.end
+        else:
+            if open_at is None:
+                where = "before any begin marker" if not regions else "after a closed region"
+                return Plan(
+                    Status.UNMATCHED_END,
+                    f"end marker at offset {hit.start} without a begin marker ({where})",
+                    hits,
+                )
+            if hit.start == content_start:
+                warnings.append(f"empty paid region at offset {open_at}")
+            regions.append((content_start, hit.start))
+            open_at = None
+    if open_at is not None:
+        regions.append((content_start, len(text)))
+        warnings.append(
+            f"begin marker at offset {open_at} has no end marker: paid to the end of the article"
+        )
+        return Plan(Status.UNCLOSED, None, hits, tuple(regions), tuple(warnings))
+    return Plan(Status.OK, None, hits, tuple(regions), tuple(warnings))
+
+
+def split_text(
+    text: str,
+    markers: Markers | None = None,
+    *,
+    no_markers: NoMarkersPolicy = NoMarkersPolicy.QUARANTINE,
+    placeholder: str | None = None,
+) -> TextSplit:
+    """Split plain text into free and paid halves (or refuse, with the halves empty)."""
+    markers = markers or Markers()
+    if not text.strip():
+        return TextSplit(Status.EMPTY, "the article has no text", "", "", (), 0)
+    hits, damage = find_markers(text, markers)
+    plan = plan_regions(text, hits, damage, no_markers)
+    if plan.reason is not None:
+        return TextSplit(plan.status, plan.reason, "", "", (), len(hits))
+
+    # Walk the pieces between markers: outside regions is free, inside is paid.
+    free_parts: list[str] = []
+    paid_parts: list[str] = []
+    segments: list[Segment] = []
+    clean = 0
+    cursor = 0
+    hit_iter = iter(hits)
+
+    def take(kind: str, start: int, end: int) -> None:
+        nonlocal clean
+        # Empty paid regions keep a zero-length segment so each cut stays on record.
+        if end < start or (end == start and kind == "free"):
+            return
+        piece = text[start:end]
+        (free_parts if kind == "free" else paid_parts).append(piece)
+        segments.append(Segment(kind, clean, clean + len(piece)))
+        clean += len(piece)
+
+    for region_start, region_end in plan.regions:
+        # The begin marker sits right before region_start (absent for all_paid).
+        begin_at = region_start
+        for hit in hit_iter:
+            if hit.kind == "begin" and hit.end == region_start:
+                begin_at = hit.start
+                break
+        take("free", cursor, begin_at)
+        if placeholder:
+            free_parts.append(placeholder)
+        take("paid", region_start, region_end)
+        cursor = region_end
+        if region_end < len(text):
+            end_hit = next(hit_iter, None)
+            cursor = end_hit.end if end_hit is not None else region_end
+    take("free", cursor, len(text))
+    return TextSplit(
+        plan.status,
+        None,
+        "".join(free_parts),
+        "".join(paid_parts),
+        tuple(segments),
+        len(hits),
+        plan.warnings,
+    )
+
+
+def rebuild(
+    free: str, paid: str, segments: Sequence[Segment], placeholder: str | None = None
+) -> str:
+    """Rebuild the marker-free article from its halves and segment offsets."""
+    skip = len(placeholder or "")
+    out: list[str] = []
+    free_at = paid_at = 0
+    for seg in segments:
+        length = seg.end - seg.start
+        if seg.kind == "free":
+            out.append(free[free_at : free_at + length])
+            free_at += length
+        else:
+            free_at += skip  # the placeholder that marks this cut in the free half
+            out.append(paid[paid_at : paid_at + length])
+            paid_at += length
+    return "".join(out)

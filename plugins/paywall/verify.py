@@ -1,0 +1,153 @@
+"""Audit committed outputs: present, untampered, marker-free, and private where they must be."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from paywall.htmlsplit import visible_text
+from paywall.metadata import sha256_hex
+from paywall.pipeline import Context
+from paywall.s3 import make_client
+from paywall.segmentation import Markers, find_markers
+
+ANONYMOUS_PROBES = 3  # private objects probed anonymously per manifest
+
+
+class VerifyError(RuntimeError):
+    pass
+
+
+@dataclass
+class Report:
+    manifest_key: str
+    objects_checked: int = 0
+    anonymous_probes: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "manifest_key": self.manifest_key,
+            "objects_checked": self.objects_checked,
+            "anonymous_probes": self.anonymous_probes,
+            "problems": len(self.problems),
+        }
+
+    def text(self) -> str:
+        head = (
+            f"{self.manifest_key}: {self.objects_checked} object(s) checked, "
+            f"{self.anonymous_probes} anonymous probe(s), {len(self.problems)} problem(s)"
+        )
+        return "\n".join([head, *(f"  - {p}" for p in self.problems)])
+
+    def raise_for_problems(self) -> None:
+        if self.problems:
+            raise VerifyError(self.text())
+
+
+def _marker_free(key: str, body: bytes, markers: Markers) -> str | None:
+    text = body.decode("utf-8", errors="replace")
+    if key.endswith(".html"):
+        # Marker-like strings in scripts, comments or attributes are not markers.
+        text = visible_text(text)
+    hits, damage = find_markers(text, Markers(markers.begin, markers.end, lenient=True))
+    if hits:
+        return f"contains a {hits[0].kind} marker at offset {hits[0].start}"
+    if damage:
+        return f"contains a {damage}"
+    return None
+
+
+def verify_run(ctx: Context, manifest_key: str) -> Report:
+    """Check every object a committed manifest names; return a report of every problem."""
+    layout, store, settings = ctx.layout, ctx.store, ctx.settings
+    report = Report(manifest_key)
+    manifest = store.get(layout.public_bucket, manifest_key)
+    if manifest is None:
+        report.problems.append(f"manifest s3://{layout.public_bucket}/{manifest_key} is missing")
+        return report
+    marker_key = (
+        manifest_key[: -len("manifest.jsonl")] + "_COMMITTED"
+        if manifest_key.endswith("/manifest.jsonl")
+        else manifest_key + ".committed"
+    )
+    marker = store.get(layout.public_bucket, marker_key)
+    if marker is None:
+        report.problems.append(f"commit marker {marker_key} is missing")
+    elif json.loads(marker).get("manifest_sha256") != sha256_hex(manifest):
+        report.problems.append(f"commit marker {marker_key} does not match the manifest")
+
+    checks: list[tuple[str, str, str, bool]] = []  # bucket, key, sha, is_free
+    private_keys: list[tuple[str, str]] = []
+    for line in manifest.splitlines():
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        objects = (record.get("sha256") or {}).get("objects") or {}
+        keys = record.get("keys") or {}
+        free = set(keys.get("free", []))
+        meta = keys.get("meta")
+        for key, sha in objects.items():
+            public = key in free or key == meta
+            bucket = layout.public_bucket if public else layout.private_bucket
+            checks.append((bucket, key, sha, key in free))
+            if not public:
+                private_keys.append((bucket, key))
+
+    markers = settings.markers.build()
+
+    def check(item: tuple[str, str, str, bool]) -> str | None:
+        bucket, key, sha, is_free = item
+        body = store.get(bucket, key)
+        if body is None:
+            return f"s3://{bucket}/{key} is missing"
+        if sha256_hex(body) != sha:
+            return f"s3://{bucket}/{key} does not match its recorded sha256 (tampered or stale)"
+        if is_free and (problem := _marker_free(key, body, markers)):
+            return f"free object s3://{bucket}/{key} {problem}"
+        return None
+
+    with ThreadPoolExecutor(max_workers=settings.storage.max_concurrency) as pool:
+        for problem in pool.map(check, checks):
+            report.objects_checked += 1
+            if problem:
+                report.problems.append(problem)
+
+    anonymous = make_client(_endpoint_of(ctx), anonymous=True, timeout=10.0)
+    for bucket, key in private_keys[:ANONYMOUS_PROBES] + _first_quarantine(private_keys):
+        report.anonymous_probes += 1
+        try:
+            anonymous.get_object(Bucket=bucket, Key=key)
+        except Exception:  # noqa: S112 - a refusal is the expected outcome
+            continue
+        report.problems.append(f"s3://{bucket}/{key} is readable without credentials")
+    return report
+
+
+def _first_quarantine(keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [k for k in keys if k[1].startswith("quarantine/")][:1]
+
+
+def _endpoint_of(ctx: Context) -> Any:
+    from paywall.s3 import S3Endpoint
+
+    url = ctx.store.client.meta.endpoint_url
+    return S3Endpoint(endpoint_url=url)
+
+
+def verify_interval_manifests(ctx: Context) -> list[Report]:
+    """Verify every committed manifest of the pipeline (the ``paywall verify`` command)."""
+    layout = ctx.layout
+    prefix = f"runs/{layout.pipeline}/"
+    keys = [
+        o["Key"]
+        for o in ctx.store.list(layout.public_bucket, prefix)
+        if o["Key"].endswith("/manifest.jsonl") or o["Key"].endswith(".jsonl")
+    ]
+    return [verify_run(ctx, key) for key in sorted(keys)]
