@@ -101,3 +101,11 @@ def news_article_json_ld(
     if published_at:
         data["datePublished"] = published_at
     return data
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    """A published JSON Schema (article, manifest-record, commit) from the package."""
+    import json
+    from importlib.resources import files
+
+    return json.loads(files("paywall").joinpath(f"schemas/{name}.schema.json").read_text())

@@ -122,13 +122,25 @@ def compile_scanner(markers: Markers) -> tuple[re.Pattern[str], re.Pattern[str] 
     else:
         begin, end = re.escape(markers.begin), re.escape(markers.end)
     pattern = re.compile(f"(?P<begin>{begin})|(?P<end>{end})")
-    words = [w for w in (_keyword(markers.begin), _keyword(markers.end)) if len(w) >= 4]
-    # Any leftover occurrence of the marker word, in any case or width, means a damaged
-    # marker ("##paidbegin" or "paidend##"): ambiguous, so refuse rather than guess.
+    # Any leftover marker word ("paidbegin"), or a marker's edge with its punctuation
+    # ("##paid", "end##"), in any case or width, means a damaged marker: ambiguous, so the
+    # article is refused rather than guessed at.
+    fragments: list[str] = []
+    for marker in (markers.begin, markers.end):
+        word = _keyword(marker)
+        if len(word) < 4:
+            continue
+        lead = marker[: marker.index(word[0])]
+        trail = marker[marker.rindex(word[-1]) + 1 :]
+        fragments.append(word)
+        if lead:
+            fragments.append(lead[-1] + word[:4])
+        if trail:
+            fragments.append(word[-3:] + trail[0])
     damaged = None
-    if words:
+    if fragments:
         damaged = re.compile(
-            "|".join(_INNER_SPACE.join(_lenient_pattern(ch) for ch in w) for w in words)
+            "|".join(_INNER_SPACE.join(_lenient_pattern(ch) for ch in f) for f in fragments)
         )
     return pattern, damaged
 
@@ -149,14 +161,16 @@ def find_markers(text: str, markers: Markers) -> tuple[list[MarkerHit], str | No
         cursor = 0
         for hit in hits:
             if bad := damaged.search(text, cursor, hit.start):
-                return (
-                    hits,
-                    f"damaged marker {text[bad.start() : bad.end()]!r} at offset {bad.start()}",
-                )
+                return hits, f"damaged marker {bad.group()!r} at {where(text, bad.start())}"
             cursor = hit.end
         if bad := damaged.search(text, cursor):
-            return hits, f"damaged marker {text[bad.start() : bad.end()]!r} at offset {bad.start()}"
+            return hits, f"damaged marker {bad.group()!r} at {where(text, bad.start())}"
     return hits, None
+
+
+def where(text: str, offset: int) -> str:
+    """'offset 14 (line 2)': enough for an editor to find the spot."""
+    return f"offset {offset} (line {text.count(chr(10), 0, offset) + 1})"
 
 
 def plan_regions(
@@ -187,28 +201,29 @@ def plan_regions(
             if open_at is not None:
                 return Plan(
                     Status.NESTED_BEGIN,
-                    f"begin marker at offset {hit.start} inside the region opened at "
-                    f"offset {open_at}",
+                    f"begin marker at {where(text, hit.start)} inside the region opened at "
+                    f"{where(text, open_at)}",
                     hits,
                 )
             open_at = hit.start
             content_start = hit.end
         else:
             if open_at is None:
-                where = "before any begin marker" if not regions else "after a closed region"
+                context = "before any begin marker" if not regions else "after a closed region"
                 return Plan(
                     Status.UNMATCHED_END,
-                    f"end marker at offset {hit.start} without a begin marker ({where})",
+                    f"end marker at {where(text, hit.start)} without a begin marker ({context})",
                     hits,
                 )
             if hit.start == content_start:
-                warnings.append(f"empty paid region at offset {open_at}")
+                warnings.append(f"empty paid region at {where(text, open_at)}")
             regions.append((content_start, hit.start))
             open_at = None
     if open_at is not None:
         regions.append((content_start, len(text)))
         warnings.append(
-            f"begin marker at offset {open_at} has no end marker: paid to the end of the article"
+            f"begin marker at {where(text, open_at)} has no end marker: "
+            "paid to the end of the article"
         )
         return Plan(Status.UNCLOSED, None, hits, tuple(regions), tuple(warnings))
     return Plan(Status.OK, None, hits, tuple(regions), tuple(warnings))

@@ -1,0 +1,146 @@
+"""HTML splitting: visible-text markers only, structure kept on both sides, no leaks."""
+
+from __future__ import annotations
+
+import pytest
+from bs4 import BeautifulSoup
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from paywall.htmlsplit import split_html, visible_text
+from paywall.segmentation import Status, rebuild
+
+B, E = "##paidbegin##", "##paidend##"
+
+
+def _texts(html: str) -> str:
+    return visible_text(html)
+
+
+def test_region_across_elements_keeps_structure_on_both_sides() -> None:
+    page = (
+        "<html><head><title>标题</title></head><body><article><h1>标题</h1>"
+        f"<p>免费一</p><p>免费二{B}付费<b>加粗</b>更多</p>"
+        f"<div><p>深层付费</p>{E}尾部免费</div></article></body></html>"
+    )
+    result = split_html(page)
+    assert result.status is Status.OK and result.sections == 1
+    assert result.title == "标题"
+    free = BeautifulSoup(result.free_html, "lxml")
+    paid = BeautifulSoup(result.paid_html, "lxml")
+    # The <p> that crosses the cut is in both halves, each with only its own part.
+    assert [p.get_text() for p in free.find_all("p")] == ["免费一", "免费二"]
+    assert [p.get_text() for p in paid.find_all("p")] == ["付费加粗更多", "深层付费"]
+    assert free.find("div").get_text() == "尾部免费"
+    assert paid.find("b").get_text() == "加粗"
+    assert free.select_one(".paywall-paid-1") is not None
+    assert "付费" not in result.free_html and "付费" not in result.free_text
+    assert result.free_text == "标题\n免费一\n免费二\n尾部免费"
+    assert result.paid_text == "付费加粗更多\n深层付费"
+
+
+@pytest.mark.parametrize(
+    ("page", "status"),
+    [
+        (f"<p>a<!-- {B} -->b</p>", Status.NO_MARKERS),  # comment: not a marker
+        (f'<p title="{B}">a</p>', Status.NO_MARKERS),  # attribute
+        (f'<script>var m="{B}"</script><p>a</p>', Status.NO_MARKERS),  # script
+        (f"<style>/* {E} */</style><p>a</p>", Status.NO_MARKERS),  # style
+        (f"<p>a &#35;&#35;paidbegin&#35;&#35; b {E}</p>", Status.BROKEN_MARKER),  # escaped
+        ("<p>a &#x23;&#x23;paidbegin&#x23;&#x23; b</p>", Status.BROKEN_MARKER),
+        (f"<p>a ##paid<b>begin</b>## b {E}</p>", Status.BROKEN_MARKER),  # cut by a tag
+        (f"<p>a {E} b</p>", Status.UNMATCHED_END),
+        (f"<p>a {B} b {B} c {E}</p>", Status.NESTED_BEGIN),
+        (f"<p>a {B} b</p>", Status.UNCLOSED),
+        ("<html><body></body></html>", Status.EMPTY),
+        ("<p>   </p>", Status.EMPTY),
+    ],
+)
+def test_html_status_table(page: str, status: Status) -> None:
+    assert split_html(page).status is status
+
+
+def test_marker_like_strings_outside_text_stay_in_free_html_untouched() -> None:
+    page = f'<script>x="{E}"</script><p title="{B}">a{B}secret{E}b</p>'
+    result = split_html(page)
+    assert result.status is Status.OK
+    assert "secret" not in result.free_html
+    assert f'title="{B}"' in result.free_html and f'x="{E}"' in result.free_html
+
+
+def test_deep_nesting_and_multiple_sections() -> None:
+    deep = "<div>" * 50 + f"x{B}p1{E}y" + "</div>" * 50
+    page = f"<body>{deep}<p>m{B}p2{E}n</p></body>"
+    result = split_html(page)
+    assert result.status is Status.OK and result.sections == 2
+    assert result.free_visible == "xymn" and result.paid_visible == "p1p2"
+    assert "p1" not in result.free_html and "p2" not in result.free_html
+
+
+def test_very_deep_nesting_does_not_crash() -> None:
+    page = "<div>" * 5000 + f"a{B}b{E}" + "</div>" * 5000
+    result = split_html(page)
+    assert result.status in (Status.OK, Status.BROKEN_MARKER)
+    assert "b" not in result.free_visible
+
+
+def test_paid_images_and_scripts_leave_the_free_half() -> None:
+    page = f'<p>a{B}<img src="paid.png"><script>paid()</script>{E}b</p>'
+    result = split_html(page)
+    assert "paid.png" not in result.free_html and "paid()" not in result.free_html
+    assert "paid.png" in result.paid_html
+
+
+def test_title_never_comes_from_the_paid_region() -> None:
+    assert split_html(f"<p>{B}<h1>paid heading</h1>{E}</p><p>x</p>").title is None
+    assert split_html(f"<h1>free heading</h1><p>a{B}b{E}</p>").title == "free heading"
+
+
+# ---------------------------------------------------------------------------- properties
+FREE = st.text(st.sampled_from(list("abc 公开")), min_size=0, max_size=8)
+PAID = st.text(st.sampled_from(list("XYZ秘")), min_size=0, max_size=8)
+TAGS = st.sampled_from(["p", "div", "span", "b", "li", "section"])
+
+
+@st.composite
+def html_articles(draw: st.DrawFn) -> tuple[str, str, str]:
+    """Random nesting with markers at arbitrary depths; returns (page, free, paid) text."""
+    out: list[str] = []
+    stack: list[str] = []
+    free_parts: list[str] = []
+    paid_parts: list[str] = []
+    in_paid = False
+    for _ in range(draw(st.integers(1, 25))):
+        action = draw(st.sampled_from(["open", "close", "text", "marker"]))
+        if action == "open":
+            tag = draw(TAGS)
+            stack.append(tag)
+            out.append(f'<{tag} class="c">')
+        elif action == "close" and stack:
+            out.append(f"</{stack.pop()}>")
+        elif action == "marker":
+            out.append(E if in_paid else B)
+            in_paid = not in_paid
+        else:
+            text = draw(PAID if in_paid else FREE)
+            (paid_parts if in_paid else free_parts).append(text)
+            out.append(text)
+    out.extend(f"</{t}>" for t in reversed(stack))
+    return "<body>" + "".join(out) + "</body>", "".join(free_parts), "".join(paid_parts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(html_articles())
+def test_property_html_never_leaks_and_rebuilds(case: tuple[str, str, str]) -> None:
+    page, free, paid = case
+    result = split_html(page)
+    if not result.published:
+        assert result.free_html == "" and result.reason
+        return
+    assert not set(result.free_html) & set("XYZ秘")
+    assert result.free_visible == free and result.paid_visible == paid
+    assert _texts(result.free_html) == free  # the free HTML shows exactly the free text
+    assert _texts(result.paid_html) == paid
+    clean = _texts(page).replace(B, "").replace(E, "")
+    assert rebuild(result.free_visible, result.paid_visible, result.segments) == clean
+    assert B not in _texts(result.free_html) and E not in _texts(result.free_html)
