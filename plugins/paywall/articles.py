@@ -46,6 +46,9 @@ class RawArticle:
     content_type: str | None = None
     published_at: str | None = None
     origin: dict[str, Any] = field(default_factory=dict)
+    extract: bool = False  # web pages: split only the article element, drop the chrome
+    body_selector: str | None = None
+    title_selector: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +127,13 @@ def split_article(article: RawArticle, options: SplitOptions) -> Outputs:
     if fmt is Format.HTML:
         try:
             result = split_html(
-                decoded.text, markers, no_markers=options.no_markers, cut_class=options.cut_class
+                decoded.text,
+                markers,
+                no_markers=options.no_markers,
+                cut_class=options.cut_class,
+                extract=article.extract,
+                body_selector=article.body_selector,
+                title_selector=article.title_selector,
             )
         except (ValueError, RecursionError) as exc:  # lxml refuses some hostile pages
             record = ArticleRecord(

@@ -198,6 +198,24 @@ def _tidy_text(parts: list[str]) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def _article_root(soup: BeautifulSoup, selector: str | None) -> Tag | BeautifulSoup | None:
+    if selector:
+        return soup.select_one(selector)
+    for name in ("article", "main"):
+        if (found := soup.find(name)) is not None:
+            return found
+    # The element whose direct paragraphs hold the most text.
+    weights: dict[int, tuple[int, Tag]] = {}
+    for paragraph in soup.find_all("p"):
+        parent = paragraph.parent
+        if isinstance(parent, Tag):
+            total, _ = weights.get(id(parent), (0, parent))
+            weights[id(parent)] = (total + len(paragraph.get_text()), parent)
+    if not weights:
+        return soup
+    return max(weights.values(), key=lambda item: item[0])[1]
+
+
 def visible_text(document: str) -> str:
     """The text a reader sees (no comments, scripts, styles or head): where markers count."""
     tokens = _tokens(BeautifulSoup(document, "lxml"))
@@ -210,11 +228,27 @@ def split_html(
     *,
     no_markers: NoMarkersPolicy = NoMarkersPolicy.QUARANTINE,
     cut_class: str = "paywall-paid",
+    extract: bool = False,
+    body_selector: str | None = None,
+    title_selector: str | None = None,
 ) -> HtmlSplit:
-    """Split an HTML document (already decoded) into free and paid HTML and text."""
+    """Split an HTML document (already decoded) into free and paid HTML and text.
+
+    With ``extract``, only the article element is split and output (the page chrome is
+    dropped): the ``body_selector`` match, else ``<article>``, ``<main>`` or the element
+    holding the most paragraph text. Markers outside it are ignored.
+    """
     markers = markers or Markers()
     soup = BeautifulSoup(document, "lxml")
-    tokens = _tokens(soup)
+    root = _article_root(soup, body_selector) if extract else soup
+    if root is None:
+        return HtmlSplit(
+            Status.EMPTY, f"no element matches the body selector {body_selector!r}",
+            "", "", "", "", (), 0, None, 0,
+        )  # fmt: skip
+    tokens = _tokens(root)
+    if root is not soup:
+        tokens = [(START, root), *tokens, (END, root)]
 
     text_at: list[int] = []  # index into tokens of each visible string
     starts: list[int] = []  # visible-stream offset where each of those strings starts
@@ -337,7 +371,13 @@ def split_html(
             current.content(*_leaf_markup(node))
 
     title = None
-    if soup.title is not None and soup.title.string:
+    if title_selector and (node := soup.select_one(title_selector)) is not None:
+        candidate = " ".join(node.get_text(" ").split())
+        # Inside the article it must be free text; outside it is page chrome, public anyway.
+        inside = any(parent is root for parent in node.parents) or node is root
+        if candidate and (not inside or candidate in " ".join(free_stream)):
+            title = candidate
+    if title is None and soup.title is not None and soup.title.string:
         title = soup.title.string.strip() or None
     if title is None and h1_span is not None:
         first_cut = plan.regions[0][0] if plan.regions else len(visible)

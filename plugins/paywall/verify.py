@@ -102,22 +102,25 @@ def verify_run(ctx: Context, manifest_key: str) -> Report:
 
     markers = settings.markers.build()
 
-    def check(item: tuple[str, str, str, bool]) -> str | None:
+    def check(item: tuple[str, str, str, bool]) -> list[str]:
         bucket, key, sha, is_free = item
         body = store.get(bucket, key)
         if body is None:
-            return f"s3://{bucket}/{key} is missing"
-        if sha256_hex(body) != sha:
-            return f"s3://{bucket}/{key} does not match its recorded sha256 (tampered or stale)"
+            return [f"s3://{bucket}/{key} is missing"]
+        problems = []
+        # A marker in a public object is the worst finding: report it even when tampered.
         if is_free and (problem := _marker_free(key, body, markers)):
-            return f"free object s3://{bucket}/{key} {problem}"
-        return None
+            problems.append(f"free object s3://{bucket}/{key} {problem}")
+        if sha256_hex(body) != sha:
+            problems.append(
+                f"s3://{bucket}/{key} does not match its recorded sha256 (tampered or stale)"
+            )
+        return problems
 
     with ThreadPoolExecutor(max_workers=settings.storage.max_concurrency) as pool:
-        for problem in pool.map(check, checks):
+        for problems in pool.map(check, checks):
             report.objects_checked += 1
-            if problem:
-                report.problems.append(problem)
+            report.problems.extend(problems)
 
     anonymous = make_client(_endpoint_of(ctx), anonymous=True, timeout=10.0)
     for bucket, key in private_keys[:ANONYMOUS_PROBES] + _first_quarantine(private_keys):

@@ -1,0 +1,309 @@
+"""A well-behaved, hard-to-break HTTP client for article sources.
+
+- only ``http`` and ``https``; every hop of a redirect chain is checked again;
+- the host is resolved once and the connection goes to that address, after refusing loopback,
+  private, link-local and reserved addresses (unless the source opts in), so a hostile feed
+  cannot reach internal services, not even by DNS rebinding;
+- connect and read timeouts plus a total deadline per request, checked while streaming;
+- a maximum body size, enforced while streaming; allowed content types;
+- retries with exponential backoff and jitter on connection errors, 5xx and 429 (honouring
+  ``Retry-After`` within the deadline);
+- per-host concurrency and request-rate limits; conditional GET (ETag / Last-Modified).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from paywall.config import HttpLimits
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_CHUNK = 64 * 1024
+
+
+class FetchFailed(RuntimeError):
+    """A URL could not be fetched; ``reason`` is short and specific ('HTTP 404', 'timeout')."""
+
+    def __init__(self, reason: str, url: str) -> None:
+        super().__init__(f"{reason} ({url})")
+        self.reason = reason
+        self.url = url
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    url: str
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Resolve a host name to addresses (patched in tests to check the guard offline)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def is_public_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return not (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    )
+
+
+class _HostLimiter:
+    """Per-host concurrency (a semaphore) and rate (a minimum gap between request starts)."""
+
+    def __init__(self, concurrency: int, per_second: float) -> None:
+        self._concurrency = concurrency
+        self._gap = 1.0 / per_second
+        self._lock = threading.Lock()
+        self._semaphores: dict[str, threading.BoundedSemaphore] = {}
+        self._next_start: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def slot(self, host: str) -> Iterator[None]:
+        with self._lock:
+            semaphore = self._semaphores.setdefault(
+                host, threading.BoundedSemaphore(self._concurrency)
+            )
+        with semaphore:
+            with self._lock:
+                now = time.monotonic()
+                start = max(now, self._next_start.get(host, now))
+                self._next_start[host] = start + self._gap
+            time.sleep(max(0.0, start - now))
+            yield
+
+
+@dataclass
+class Fetcher:
+    limits: HttpLimits
+    user_agent: str
+    allow_private: bool = False
+    resolver: Callable[[str, int], list[str]] = field(default=resolve)
+    sleep: Callable[[float], None] = field(default=time.sleep)
+
+    def __post_init__(self) -> None:
+        self._limiter = _HostLimiter(
+            self.limits.per_host_concurrency, self.limits.requests_per_second
+        )
+        self._pools: dict[tuple[str, str, int, str], urllib3.HTTPConnectionPool] = {}
+        self._pools_lock = threading.Lock()
+
+    # ---------------------------------------------------------------- public entry point
+    def get(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        accept: tuple[str, ...] | None = None,
+    ) -> Response:
+        """GET a URL with retries; raise FetchFailed with a specific reason."""
+        deadline = time.monotonic() + self.limits.total_timeout
+        attempt = 0
+        while True:
+            try:
+                response = self._follow(url, deadline, etag, last_modified)
+            except FetchFailed as exc:
+                retryable = exc.reason.startswith(("connection", "timeout reading"))
+                if not retryable or attempt >= self.limits.retries:
+                    raise
+                self._backoff(attempt, None, deadline, url, exc.reason)
+                attempt += 1
+                continue
+            if response.status in RETRY_STATUSES and attempt < self.limits.retries:
+                self._backoff(attempt, response.headers.get("retry-after"), deadline, url,
+                              f"HTTP {response.status}")  # fmt: skip
+                attempt += 1
+                continue
+            break
+        if response.not_modified:
+            return response
+        if response.status >= 400:
+            raise FetchFailed(f"HTTP {response.status}", response.url)
+        allowed = accept if accept is not None else self.limits.content_types
+        media = response.content_type.split(";")[0].strip().lower()
+        if allowed and media not in allowed:
+            raise FetchFailed(f"content type {media or 'missing'!r} is not allowed", response.url)
+        return response
+
+    # ---------------------------------------------------------------------- internals
+    def _backoff(
+        self, attempt: int, retry_after: str | None, deadline: float, url: str, why: str
+    ) -> None:
+        delay = self.limits.backoff_seconds * (2**attempt)
+        delay = delay * (0.5 + random.random())  # noqa: S311 - jitter, not cryptography
+        if retry_after:
+            delay = max(delay, _retry_after_seconds(retry_after))
+            if delay > self.limits.max_retry_after:
+                raise FetchFailed(f"{why}: Retry-After {delay:.0f}s is too long", url)
+        if time.monotonic() + delay >= deadline:
+            raise FetchFailed(f"{why}: no time left for a retry", url)
+        self.sleep(delay)
+
+    def _follow(
+        self, url: str, deadline: float, etag: str | None, last_modified: str | None
+    ) -> Response:
+        for _ in range(self.limits.max_redirects + 1):
+            response = self._once(url, deadline, etag, last_modified)
+            location = response.headers.get("location")
+            if response.status in (301, 302, 303, 307, 308) and location:
+                url = urljoin(url, location)
+                continue
+            return response
+        raise FetchFailed(f"more than {self.limits.max_redirects} redirects", url)
+
+    def _target(self, url: str) -> tuple[str, str, int, str]:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https"):
+            raise FetchFailed(f"scheme {scheme or 'missing'!r} is not allowed", url)
+        host = parts.hostname
+        if not host:
+            raise FetchFailed("no host in URL", url)
+        port = parts.port or (443 if scheme == "https" else 80)
+        try:
+            addresses = self.resolver(host, port)
+        except (OSError, UnicodeError) as exc:
+            raise FetchFailed(f"connection failed: cannot resolve {host}: {exc}", url) from None
+        if not addresses:
+            raise FetchFailed(f"connection failed: {host} has no address", url)
+        if not self.allow_private:
+            blocked = [a for a in addresses if not is_public_address(a)]
+            if blocked:
+                raise FetchFailed(
+                    f"refused: {host} resolves to a non-public address ({blocked[0]})", url
+                )
+        return scheme, host, port, addresses[0]
+
+    def _pool(self, scheme: str, host: str, port: int, address: str) -> urllib3.HTTPConnectionPool:
+        key = (scheme, host, port, address)
+        with self._pools_lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                timeout = urllib3.Timeout(
+                    connect=self.limits.connect_timeout, read=self.limits.read_timeout
+                )
+                if scheme == "https":
+                    # Connect to the checked address, verify the certificate for the name.
+                    pool = urllib3.HTTPSConnectionPool(
+                        address, port, timeout=timeout, retries=False, maxsize=4,
+                        server_hostname=host, assert_hostname=host,
+                    )  # fmt: skip
+                else:
+                    pool = urllib3.HTTPConnectionPool(
+                        address, port, timeout=timeout, retries=False, maxsize=4
+                    )
+                self._pools[key] = pool
+            return pool
+
+    def _once(
+        self, url: str, deadline: float, etag: str | None, last_modified: str | None
+    ) -> Response:
+        scheme, host, port, address = self._target(url)
+        parts = urlsplit(url)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        default_port = 443 if scheme == "https" else 80
+        headers = {
+            "Host": host if port == default_port else f"{host}:{port}",
+            "User-Agent": self.user_agent,
+            "Accept-Encoding": "identity",
+        }
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise FetchFailed(f"timeout: total deadline of {self.limits.total_timeout:.0f}s", url)
+        with self._limiter.slot(host):
+            try:
+                raw = self._pool(scheme, host, port, address).urlopen(
+                    "GET", path, headers=headers, redirect=False, preload_content=False,
+                    timeout=urllib3.Timeout(
+                        connect=min(self.limits.connect_timeout, remaining),
+                        read=min(self.limits.read_timeout, remaining),
+                    ),
+                )  # fmt: skip
+            except urllib3.exceptions.ReadTimeoutError:
+                raise FetchFailed("timeout reading the response", url) from None
+            except (urllib3.exceptions.ConnectTimeoutError, TimeoutError):
+                raise FetchFailed("connection timed out", url) from None
+            except (Urllib3Error, OSError) as exc:
+                raise FetchFailed(f"connection failed: {type(exc).__name__}", url) from None
+            try:
+                body = self._read_body(raw, url, deadline)
+            finally:
+                raw.release_conn()
+        headers_out = {k.lower(): v for k, v in raw.headers.items()}
+        return Response(url, raw.status, headers_out, body)
+
+    def _read_body(self, raw: Any, url: str, deadline: float) -> bytes:
+        limit = self.limits.max_bytes
+        declared = raw.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raw.close()
+            raise FetchFailed(f"too large: Content-Length {declared} over {limit} bytes", url)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                if time.monotonic() > deadline:
+                    raw.close()
+                    raise FetchFailed(
+                        f"timeout: total deadline of {self.limits.total_timeout:.0f}s", url
+                    )
+                chunk = raw.read(_CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > limit:
+                    raw.close()
+                    raise FetchFailed(f"too large: body over {limit} bytes", url)
+                chunks.append(chunk)
+        except urllib3.exceptions.ReadTimeoutError:
+            raise FetchFailed("timeout reading the response", url) from None
+        except urllib3.exceptions.ProtocolError as exc:
+            raise FetchFailed(f"connection failed: body cut short ({exc.args[0]})", url) from None
+        return b"".join(chunks)
+
+
+def _retry_after_seconds(value: str) -> float:
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return max(0.0, moment.timestamp() - time.time())
