@@ -1,0 +1,84 @@
+"""A real Airflow for end-to-end tests: a temp Airflow home, the project's DAGs, real S3."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from paywall import devstack
+from paywall.config import Settings, load_settings
+from paywall.pipeline import Context
+from paywall.s3 import make_client
+from paywall.servers import S3Server, available_backends
+from paywall.storage import ObjectStore, init_buckets
+from tests.conftest import BACKENDS_USED, SAMPLES, write_config
+
+DAYS = ("2026/11/17", "2026/11/18", "2026/11/19", "2026/11/20", "2026/11/21", "2026/11/22")
+
+
+@pytest.fixture(scope="session")
+def e2e_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One S3 server for the Airflow tests (the first available backend; SeaweedFS first)."""
+    backends = available_backends()
+    if not backends:
+        pytest.skip("no S3 backend available")
+    server = S3Server(backends[0], tmp_path_factory.mktemp("e2e-s3"))
+    server.start()
+    BACKENDS_USED.add(backends[0])
+    yield server
+    server.stop()
+
+
+def make_corpus(root: Path) -> Path:
+    """Articles on several days (path dates), plus the bundled samples on 2026-11-20."""
+    shutil.copytree(SAMPLES, root, dirs_exist_ok=True)
+    for day in DAYS:
+        folder = root / day
+        folder.mkdir(parents=True, exist_ok=True)
+        for n in range(3):
+            (folder / f"story-{n}.txt").write_text(
+                f"{day} 第{n}篇\n公开导语{n}。\n##paidbegin##SENTINEL-PAID-{day}-{n} 付费正文。"
+                f"##paidend##\n结尾{n}。\n",
+                encoding="utf-8",
+            )
+    return root
+
+
+@dataclass
+class AirflowEnv:
+    home: Path
+    env: dict[str, str]
+    settings: Settings
+    ctx: Context
+    dag_id: str
+
+    def airflow(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "airflow"), *args],
+            env=self.env, capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+
+
+def build_airflow_env(tmp: Path, server: S3Server, **config: object) -> AirflowEnv:
+    corpus = make_corpus(tmp / "articles")
+    config_path = write_config(
+        tmp / "pipeline.yaml",
+        pipeline={"name": "e2e_articles", "retries": 2, "chunk_size": 4},
+        sources=[{"name": "desk", "kind": "local", "path": str(corpus), "timestamp": "path"}],
+        **config,
+    )
+    settings = load_settings(config_path)
+    client = make_client(server.endpoint)
+    init_buckets(client, settings.storage)
+    home = tmp / "airflow"
+    env = devstack.airflow_env(home, server, config=config_path)
+    env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "True"
+    devstack.migrate(env, home)
+    ctx = Context(settings, ObjectStore(client, settings.storage), lambda _c: client)
+    return AirflowEnv(home, env, settings, ctx, settings.pipeline.name)
