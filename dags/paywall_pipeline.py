@@ -81,8 +81,8 @@ default_args = {
     doc_md=DOC,
     params={
         "sources": Param(
-            [],
-            type="array",
+            None,
+            type=["null", "array"],
             items={"type": "string", "enum": [s.name for s in SETTINGS.sources]},
             title="Sources",
             description="Sources to read; leave empty for all.",
@@ -99,8 +99,8 @@ default_args = {
             description="At most this many articles.",
         ),
         "article_ids": Param(
-            [],
-            type="array",
+            None,
+            type=["null", "array"],
             items={"type": "string"},
             title="Article ids",
             description="Re-process only these (source ids or article ids).",

@@ -204,8 +204,12 @@ class ApiClient:
                 self.get(f"/api/v2/dags/{dag_id}")
                 return
             except urllib.error.HTTPError as exc:
-                if exc.code != 404:
+                # 404 until the dag-processor has parsed it; 503 while the server warms up.
+                if exc.code != 404 and exc.code < 500:
                     raise
+                self.token = None if exc.code >= 500 else self.token
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
             time.sleep(1)
         raise TimeoutError(f"DAG {dag_id} not parsed after {timeout:.0f}s")
 

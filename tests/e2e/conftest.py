@@ -82,3 +82,45 @@ def build_airflow_env(tmp: Path, server: S3Server, **config: object) -> AirflowE
     devstack.migrate(env, home)
     ctx = Context(settings, ObjectStore(client, settings.storage), lambda _c: client)
     return AirflowEnv(home, env, settings, ctx, settings.pipeline.name)
+
+
+@dataclass
+class Standalone:
+    airflow: AirflowEnv
+    base: str
+    api: devstack.ApiClient
+    password: str
+
+
+@pytest.fixture(scope="session")
+def standalone(e2e_s3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]:
+    """`airflow standalone` (scheduler, dag-processor, api-server, triggerer) on free ports."""
+    from paywall.servers import free_port, stop_process_group
+
+    tmp = tmp_path_factory.mktemp("standalone")
+    env = build_airflow_env(tmp, e2e_s3)
+    port = free_port()
+    env.env |= {
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+    }
+    log = (tmp / "standalone.log").open("ab")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "airflow"), "standalone"],
+        env=env.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp,
+    )  # fmt: skip
+    try:
+        password = devstack.admin_password(env.home, 120)
+        api = devstack.ApiClient(f"http://127.0.0.1:{port}", "admin", password)
+        api.wait_healthy(180)
+        api.wait_for_dag(env.dag_id, 180)
+        api.unpause(env.dag_id)  # a backfill on a paused DAG stays queued forever
+        yield Standalone(env, f"http://127.0.0.1:{port}", api, password)
+    finally:
+        stop_process_group(proc.pid, grace=20)
+        log.close()

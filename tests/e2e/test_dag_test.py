@@ -45,9 +45,9 @@ def test_dag_run_commits_outputs_and_emits_the_asset_event(airflow_env: AirflowE
     assert extra["manifest_key"] == ctx.layout.manifest(slug)
     assert (extra["articles"], extra["published"], extra["quarantined"]) == (7, 6, 1)
     # Chunking: 7 articles at chunk_size 4 make 2 mapped process tasks, not 7.
-    mapped = db.execute(
-        "select count(*) from task_instance where task_id = 'process'"
-    ).fetchone()[0]
+    mapped = db.execute("select count(*) from task_instance where task_id = 'process'").fetchone()[
+        0
+    ]
     assert mapped == 2
 
 
