@@ -24,7 +24,8 @@ from paywall.metadata import sha256_hex
 from paywall.segmentation import NoMarkersPolicy, Status
 from paywall.sources import ArticleRef, FetchError, Interval, Source, build_source
 from paywall.sources.base import NotModified
-from paywall.storage import Layout, ObjectStore, dumps, key_for
+from paywall.storage import Layout, ObjectStore, StorageError, dumps, key_for
+from paywall.webhook import send_records
 
 log = logging.getLogger("paywall.pipeline")
 PROGRESS_EVERY_SECONDS = 10.0
@@ -468,7 +469,8 @@ def publish_run(ctx: Context, plan: dict[str, Any], chunks: list[dict[str, Any]]
         marker_key = manifest_key + ".committed"
 
     marker = store.get(layout.public_bucket, marker_key)
-    current = store.get(layout.public_bucket, manifest_key)
+    found = store.get_with_etag(layout.public_bucket, manifest_key)
+    current, etag = found if found is not None else (None, None)
     already = (
         marker is not None
         and current == manifest
@@ -476,7 +478,7 @@ def publish_run(ctx: Context, plan: dict[str, Any], chunks: list[dict[str, Any]]
     )
     if not already:
         if current != manifest:
-            store.put(layout.public_bucket, manifest_key, manifest, "jsonl")
+            _replace_manifest(ctx, manifest_key, manifest, etag)
         store.put_json(
             layout.public_bucket,
             marker_key,
@@ -488,6 +490,11 @@ def publish_run(ctx: Context, plan: dict[str, Any], chunks: list[dict[str, Any]]
                 "statuses": summary["statuses"],
                 "committed_at": datetime.now(UTC).isoformat(),
             },
+        )
+    if ctx.settings.webhook.url:
+        records = [json.loads(line) for line in manifest.splitlines() if line.strip()]
+        summary["webhook"] = send_records(
+            ctx.settings.webhook, records, manifest_key=manifest_key, manifest_sha256=manifest_sha
         )
     summary |= {
         "manifest_key": manifest_key,
@@ -504,6 +511,29 @@ def publish_run(ctx: Context, plan: dict[str, Any], chunks: list[dict[str, Any]]
         " (unchanged since the last commit)" if already else "",
     )
     return summary
+
+
+def _replace_manifest(ctx: Context, key: str, manifest: bytes, etag: str | None) -> None:
+    """Write the manifest only over the version this run read (a conditional write).
+
+    Two runs of one interval at once compute the same bytes; if another run replaced the
+    manifest in between, ours is written only when it is the same, otherwise this run fails
+    and a rerun reconciles. Servers without conditional writes ignore the headers (README).
+    """
+    store, bucket = ctx.store, ctx.layout.public_bucket
+    try:
+        if etag is None:
+            store.put(bucket, key, manifest, "jsonl", if_none_match=True)
+        else:
+            store.put(bucket, key, manifest, "jsonl", if_match=etag)
+    except StorageError as exc:
+        if "PreconditionFailed" not in str(exc) and "412" not in str(exc):
+            raise
+        if store.get(bucket, key) != manifest:
+            raise PipelineError(
+                f"another run committed a different manifest for {key} at the same time; "
+                "rerun this interval to reconcile"
+            ) from exc
 
 
 def run_interval(

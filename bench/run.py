@@ -1,0 +1,276 @@
+"""`make bench`: the pipeline against the storage limit, side by side, on the embedded S3 server.
+
+For each corpus size N it runs, each in its own process (so peak RSS is per phase):
+
+  bare      a boto3 loop PUTting exactly the objects the pipeline writes (same bytes, same
+            headers, same concurrency): what the S3 server on this machine can take;
+  pipeline  the library's process step over the corpus (read, decode, split, store, manifest);
+  rerun     the same again over the unchanged corpus;
+  split     text and HTML splitting without storage, beside one BeautifulSoup(page, "lxml")
+            parse of the same pages and a plain str.find scan of the same texts.
+
+Usage: python bench/run.py [--sizes 1000,10000] [--big] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import corpus as corpus_mod
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+DAY_START = datetime(2026, 11, 20, tzinfo=UTC)
+CHUNK_SIZE = 1000
+CONCURRENCY = 16
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def write_config(path: Path, corpus: Path, tag: str) -> Path:
+    data = {
+        "pipeline": {"name": f"bench_{tag}", "chunk_size": CHUNK_SIZE},
+        "storage": {
+            "public_bucket": f"bench-pub-{tag}",
+            "private_bucket": f"bench-priv-{tag}",
+            "max_concurrency": CONCURRENCY,
+        },
+        "sources": [{"name": "bench", "kind": "local", "path": str(corpus), "timestamp": "path"}],
+    }
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _context(config: Path) -> Any:
+    from paywall.config import load_settings
+    from paywall.pipeline import Context
+    from paywall.s3 import endpoint_from_env, make_client
+    from paywall.storage import ObjectStore, init_buckets
+
+    settings = load_settings(config)
+    client = make_client(endpoint_from_env("paywall_s3"), max_pool=CONCURRENCY * 2)
+    init_buckets(client, settings.storage)
+    return Context(settings, ObjectStore(client, settings.storage), lambda _c: client)
+
+
+def _interval() -> Any:
+    from paywall.sources import Interval
+
+    return Interval(DAY_START, DAY_START.replace(day=21))
+
+
+# ------------------------------------------------------------------------------ phases
+def phase_pipeline(config: Path) -> dict[str, Any]:
+    from paywall.pipeline import run_interval
+
+    ctx = _context(config)
+    started = time.perf_counter()
+    summary = run_interval(ctx, _interval())
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "articles": summary["articles"], "actions": summary["actions"],
+            "statuses": summary["statuses"], "peak_rss_mb": peak_rss_mb()}  # fmt: skip
+
+
+class _Recorder:
+    """Stands in for ObjectStore.put to capture exactly what the pipeline would write."""
+
+    def __init__(self) -> None:
+        self.objects: list[tuple[str, str, bytes, str, bool]] = []
+
+    def put(self, bucket: str, key: str, body: bytes, ext: str, **kw: Any) -> str:
+        self.objects.append((bucket, key, body, ext, bool(kw.get("encrypt"))))
+        return '"0"'
+
+
+def phase_bare(config: Path) -> dict[str, Any]:
+    from paywall.pipeline import run_interval
+    from paywall.storage import ObjectStore
+
+    ctx = _context(config)
+    recorder = _Recorder()
+    real_put = ObjectStore.put
+    ObjectStore.put = lambda self, *a, **kw: recorder.put(*a, **kw)  # type: ignore[method-assign]
+    try:
+        ctx.store.get = lambda bucket, key: None  # type: ignore[method-assign]
+        run_interval(ctx, _interval())
+    finally:
+        ObjectStore.put = real_put  # type: ignore[method-assign]
+    store = ObjectStore(ctx.store.client, ctx.settings.storage)
+    objects = recorder.objects
+    total_bytes = sum(len(o[2]) for o in objects)
+
+    def put(item: tuple[str, str, bytes, str, bool]) -> None:
+        bucket, key, body, ext, encrypt = item
+        store.put(bucket, key, body, ext, encrypt=encrypt)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+        list(pool.map(put, objects))
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "objects": len(objects), "bytes": total_bytes,
+            "peak_rss_mb": peak_rss_mb()}  # fmt: skip
+
+
+def phase_split(corpus: Path, limit: int) -> dict[str, Any]:
+    from bs4 import BeautifulSoup
+
+    from paywall.decoding import decode
+    from paywall.htmlsplit import split_html
+    from paywall.segmentation import split_text
+
+    files = sorted(p for p in corpus.rglob("*.*") if p.is_file() and not p.name.startswith("."))
+    files = files[:limit]
+    texts = [decode(p.read_bytes()).text for p in files if p.suffix == ".txt"]
+    pages = [decode(p.read_bytes()).text for p in files if p.suffix == ".html"]
+
+    def timed(fn: Any, items: list[str], repeat: int = 3) -> float:
+        best = float("inf")
+        for _ in range(repeat):
+            started = time.perf_counter()
+            for item in items:
+                fn(item)
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    return {
+        "texts": len(texts),
+        "pages": len(pages),
+        "text_split_s": timed(split_text, texts),
+        "text_find_s": timed(lambda t: (t.find("##paidbegin##"), t.find("##paidend##")), texts),
+        "html_split_s": timed(split_html, pages, 1),
+        "lxml_parse_s": timed(lambda p: BeautifulSoup(p, "lxml"), pages, 1),
+    }
+
+
+# -------------------------------------------------------------------------------- driver
+def run_phase(name: str, env: dict[str, str], *args: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--phase", name, *args],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise SystemExit(f"phase {name} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_size(n: int, env: dict[str, str], work: Path) -> dict[str, Any]:
+    corpus = corpus_mod.generate(RESULTS / f"corpus-{n}", n)
+    corpus_bytes = sum(p.stat().st_size for p in corpus.rglob("*.*") if p.is_file())
+    tag = f"{n}-{secrets.token_hex(2)}"
+    bare = run_phase("bare", env, str(write_config(work / f"bare-{tag}.yaml", corpus, "b" + tag)))
+    pipe_cfg = write_config(work / f"pipe-{tag}.yaml", corpus, "p" + tag)
+    pipeline = run_phase("pipeline", env, str(pipe_cfg))
+    rerun = run_phase("pipeline", env, str(pipe_cfg))
+    split = run_phase("split", env, str(corpus), str(min(n, 3000)))
+    per_article = pipeline["seconds"] / max(n, 1)
+    text_per = split["text_split_s"] / max(split["texts"], 1)
+    return {
+        "n": n,
+        "corpus_mb": corpus_bytes / 1e6,
+        "bare": bare,
+        "pipeline": pipeline,
+        "rerun": rerun,
+        "split": split,
+        "ratios": {
+            "pipeline_vs_bare_throughput": bare["seconds"] / pipeline["seconds"],
+            "rerun_vs_pipeline_time": rerun["seconds"] / pipeline["seconds"],
+            "html_split_vs_lxml_parse": split["html_split_s"] / split["lxml_parse_s"],
+            "text_split_share_of_article_cost": text_per / per_article,
+            "text_split_vs_str_find": split["text_split_s"] / max(split["text_find_s"], 1e-9),
+        },
+    }
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    rows = [
+        "| N | corpus MB | bare PUT obj/s | pipeline art/s | pipeline MB/s | pipeline/bare |"
+        " rerun/pipeline | HTML split/lxml | text split share | peak RSS MB |",
+        "|" + "---|" * 10,
+    ]
+    for r in results:
+        q = r["ratios"]
+        rows.append(
+            f"| {r['n']:,} | {r['corpus_mb']:.1f}"
+            f" | {r['bare']['objects'] / r['bare']['seconds']:.0f}"
+            f" | {r['n'] / r['pipeline']['seconds']:.0f}"
+            f" | {r['corpus_mb'] / r['pipeline']['seconds']:.2f}"
+            f" | {q['pipeline_vs_bare_throughput']:.2f}x | {q['rerun_vs_pipeline_time']:.3f}x"
+            f" | {q['html_split_vs_lxml_parse']:.2f}x | {q['text_split_share_of_article_cost']:.2%}"
+            f" | {r['pipeline']['peak_rss_mb']:.0f} |"
+        )
+    if len(results) >= 2:
+        a, b = results[0], results[-1]
+        growth = (b["pipeline"]["seconds"] / a["pipeline"]["seconds"]) / (b["n"] / a["n"])
+        rss = b["pipeline"]["peak_rss_mb"] / a["pipeline"]["peak_rss_mb"]
+        rows.append(
+            f"\nScaling {a['n']:,} → {b['n']:,}: time grew "
+            f"{b['pipeline']['seconds'] / a['pipeline']['seconds']:.1f}x"
+            f" for {b['n'] / a['n']:.0f}x the articles ({growth:.2f} of linear);"
+            f" peak RSS {rss:.2f}x."
+        )
+    return "\n".join(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--phase", help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--big", action="store_true", help="also N = 100,000")
+    parser.add_argument("--json", help="write the results as JSON here")
+    parser.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase == "pipeline":
+        print(json.dumps(phase_pipeline(Path(args.rest[0]))))
+        return 0
+    if args.phase == "bare":
+        print(json.dumps(phase_bare(Path(args.rest[0]))))
+        return 0
+    if args.phase == "split":
+        print(json.dumps(phase_split(Path(args.rest[0]), int(args.rest[1]))))
+        return 0
+
+    from paywall.servers import S3Server
+
+    sizes = [int(s) for s in args.sizes.split(",")] + ([100_000] if args.big else [])
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="paywall-bench-") as tmp:
+        work = Path(tmp)
+        with S3Server("seaweedfs", work / "s3") as server:
+            env = dict(os.environ) | {"AIRFLOW_CONN_PAYWALL_S3": server.connection_json()}
+            results = []
+            for n in sizes:
+                print(f"[bench] N = {n:,} ...", flush=True)
+                results.append(bench_size(n, env, work))
+    machine = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, SeaweedFS weed mini"
+    )
+    report = {"machine": machine, "date": datetime.now(UTC).isoformat(), "results": results}
+    print(f"\nMachine: {machine}\n")
+    print(table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Faults: storage killed mid-chunk, storage down, two runs of one interval at once."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from paywall.config import load_settings
+from paywall.pipeline import Context, PipelineError, run_interval
+from paywall.s3 import make_client
+from paywall.servers import S3Server
+from paywall.sources import Interval
+from paywall.storage import ObjectStore, StorageError, init_buckets
+from paywall.verify import verify_run
+from tests.conftest import REPO, write_config
+
+sys.path.insert(0, str(REPO / "bench"))
+import corpus as bench_corpus
+
+pytestmark = [pytest.mark.s3, pytest.mark.slow]
+DAY = Interval(datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
+
+
+def public_set(ctx: Context) -> dict[str, str]:
+    """Every object of both buckets with its ETag, staging excluded."""
+    out = {}
+    for bucket in (ctx.layout.public_bucket, ctx.layout.private_bucket):
+        for item in ctx.store.list(bucket, ""):
+            if not item["Key"].startswith(("staging/", "runs/")):
+                out[f"{item['Key']}"] = item["ETag"]
+    return out
+
+
+def test_two_runs_of_one_interval_at_once_end_like_one(make_ctx) -> None:
+    ctx = make_ctx()
+    reference = make_ctx()
+    run_interval(reference, DAY)
+    results: list[object] = []
+
+    def run() -> None:
+        try:
+            results.append(run_interval(ctx, DAY))
+        except Exception as exc:  # a conflict must be reported, never silently lost
+            results.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert all(isinstance(r, dict) for r in results), results
+    assert public_set(ctx) == public_set(reference)
+    manifest = ctx.store.get(ctx.layout.public_bucket, ctx.layout.manifest(DAY.slug))
+    assert manifest == reference.store.get(
+        reference.layout.public_bucket, reference.layout.manifest(DAY.slug)
+    )
+    assert verify_run(ctx, ctx.layout.manifest(DAY.slug)).ok
+
+
+def test_storage_killed_mid_chunk_then_rerun_converges(tmp_path: Path) -> None:
+    corpus = bench_corpus.generate(tmp_path / "corpus", 400, seed=3)
+    config = write_config(
+        tmp_path / "p.yaml",
+        storage={"max_concurrency": 4},
+        sources=[{"name": "c", "kind": "local", "path": str(corpus), "timestamp": "path"}],
+    )
+    settings = load_settings(config)
+    server = S3Server("seaweedfs", tmp_path / "s3").start()
+    try:
+        client = make_client(server.endpoint, timeout=5.0)
+        init_buckets(client, settings.storage)
+        ctx = Context(settings, ObjectStore(client, settings.storage, server.endpoint.describe()),
+                      lambda _c: client)  # fmt: skip
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                run_interval(ctx, DAY)
+            except BaseException as exc:
+                failure.append(exc)
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        time.sleep(1.5)  # some objects are written, the chunk is not done
+        server.stop(grace=0)  # SIGTERM then SIGKILL: the server dies mid-chunk
+        worker.join(180)
+        assert failure and isinstance(failure[0], StorageError | PipelineError)
+        assert "127.0.0.1" in str(failure[0])
+        server.start()  # same port, same data
+        assert (
+            ctx.store.get(settings.storage.public_bucket, ctx.layout.commit_marker(DAY.slug))
+            is None
+        )
+        summary = run_interval(ctx, DAY)
+        assert summary["articles"] == 400
+        assert verify_run(ctx, summary["manifest_key"]).ok
+        written_after_crash = public_set(ctx)
+    finally:
+        server.stop()
+
+    clean = S3Server("seaweedfs", tmp_path / "s3-clean").start()
+    try:
+        client = make_client(clean.endpoint)
+        init_buckets(client, settings.storage)
+        clean_ctx = Context(settings, ObjectStore(client, settings.storage), lambda _c: client)
+        run_interval(clean_ctx, DAY)
+        assert set(public_set(clean_ctx)) == set(written_after_crash)
+        assert public_set(clean_ctx) == written_after_crash  # same bytes, hence same ETags
+    finally:
+        clean.stop()
+
+
+def test_storage_down_from_the_start_names_the_endpoint(tmp_path: Path) -> None:
+    from paywall.s3 import S3Endpoint
+
+    settings = load_settings(write_config(tmp_path / "p.yaml"))
+    dead = S3Endpoint("http://127.0.0.1:9", "k", "s")
+    client = make_client(dead, timeout=2.0)
+    ctx = Context(
+        settings, ObjectStore(client, settings.storage, dead.describe()), lambda _c: client
+    )
+    started = time.monotonic()
+    with pytest.raises(StorageError, match=r"at http://127\.0\.0\.1:9 failed"):
+        run_interval(ctx, DAY)
+    assert time.monotonic() - started < 60
