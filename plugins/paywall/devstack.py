@@ -166,9 +166,17 @@ class ApiClient:
             if self.token is None:
                 self.login()
             request.add_header("Authorization", f"Bearer {self.token}")
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            raw = response.read()
-        return json.loads(raw) if raw else None
+        for attempt in range(10):
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                    raw = response.read()
+                return json.loads(raw) if raw else None
+            except urllib.error.HTTPError as exc:
+                # The api-server answers 503 while it warms up or SQLite is busy: retry.
+                if exc.code not in (502, 503, 504) or attempt == 9:
+                    raise
+                time.sleep(1 + attempt)
+        raise AssertionError("unreachable")
 
     def login(self) -> None:
         answer = self._request(

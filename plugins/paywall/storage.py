@@ -36,6 +36,7 @@ CONTENT_TYPES = {
     "bin": "application/octet-stream",
 }
 PUBLIC_PREFIXES = ("free/", "meta/")
+MAX_KEY_ID = 600  # leaves room for prefixes, source names and extensions under 1,024 bytes
 _SAFE_KEY = re.compile(r"[^A-Za-z0-9._/-]")
 _EXTENSION = re.compile(r"\.(txt|text|md|html?|xhtml)$", re.IGNORECASE)
 
@@ -48,8 +49,12 @@ def key_for(source_id: str) -> str:
     """A safe object-key path for a source id (deterministic, no '..', no leading slash)."""
     stem = _EXTENSION.sub("", source_id.strip())
     parts = [p for p in stem.replace("\\", "/").split("/") if p not in ("", ".", "..")]
-    safe = "/".join(parts) or "_"
-    return _SAFE_KEY.sub(lambda m: quote(m.group(0), safe=""), safe)
+    safe = _SAFE_KEY.sub(lambda m: quote(m.group(0), safe=""), "/".join(parts) or "_")
+    if len(safe) > MAX_KEY_ID:
+        # S3 keys stop at 1,024 bytes: keep a readable prefix and make it unique with a hash.
+        digest = hashlib.sha256(safe.encode()).hexdigest()[:16]
+        safe = f"{safe[: MAX_KEY_ID - 17]}~{digest}"
+    return safe
 
 
 def interval_slug(start: datetime, end: datetime) -> str:

@@ -52,7 +52,7 @@ def test_dag_run_commits_outputs_and_emits_the_asset_event(airflow_env: AirflowE
 
 
 def test_paid_text_never_reaches_the_database_logs_or_public_objects(
-    airflow_env: AirflowEnv,
+    airflow_env: AirflowEnv, e2e_s3
 ) -> None:
     """Sentinels live only in paid regions; scan everything that is not a paid object."""
     if not (airflow_env.home / "airflow.db").exists():
@@ -67,6 +67,7 @@ def test_paid_text_never_reaches_the_database_logs_or_public_objects(
     for path in places:
         data = path.read_bytes()
         assert sentinel not in data and paid_sample not in data, path
+        assert e2e_s3.secret_key.encode() not in data, f"the S3 secret leaked into {path}"
     ctx = airflow_env.ctx
     public = ctx.layout.public_bucket
     checked = 0

@@ -128,3 +128,25 @@ def test_storage_down_from_the_start_names_the_endpoint(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match=r"at http://127\.0\.0\.1:9 failed"):
         run_interval(ctx, DAY)
     assert time.monotonic() - started < 60
+
+
+def test_slow_and_dropping_storage_times_out_and_retries(s3_server, tmp_path: Path) -> None:
+    from paywall.s3 import S3Endpoint
+    from tests.fixtures.proxy import FaultyProxy
+
+    settings = load_settings(write_config(tmp_path / "p.yaml", storage={"max_concurrency": 2}))
+    direct = make_client(s3_server.endpoint)
+    init_buckets(direct, settings.storage)
+    proxy = FaultyProxy(int(s3_server.endpoint.endpoint_url.rsplit(":", 1)[1]), stall=2, drop=2,
+                        hang=4.0)  # fmt: skip
+    try:
+        endpoint = S3Endpoint(proxy.url, s3_server.access_key, s3_server.secret_key)
+        client = make_client(endpoint, timeout=1.0)
+        ctx = Context(settings, ObjectStore(client, settings.storage), lambda _c: client)
+        started = time.monotonic()
+        summary = run_interval(ctx, DAY)
+        assert summary["committed"] and summary["articles"] == 4
+        assert proxy.faults == 4  # two stalled and two reset connections were retried
+        assert time.monotonic() - started < 60
+    finally:
+        proxy.close()

