@@ -195,6 +195,7 @@ def split_article(article: RawArticle, options: SplitOptions) -> Outputs:
     main = "html" if fmt is Format.HTML else "txt"
     total = free_chars + paid_chars
     paid_stats = text_stats(paid_text)
+    free_stats = text_stats(free_text)
     record = ArticleRecord(
         **base,
         **common,
@@ -210,10 +211,10 @@ def split_article(article: RawArticle, options: SplitOptions) -> Outputs:
         },
         stats={
             "chars": total,
-            "free": text_stats(free_text) | {"chars": free_chars},
+            "free": free_stats | {"chars": free_chars},
             "paid": {"chars": paid_chars, "paragraphs": paid_stats["paragraphs"]},
             "reading_minutes": round(
-                text_stats(free_text)["reading_minutes"] + paid_stats["reading_minutes"], 1
+                free_stats["reading_minutes"] + paid_stats["reading_minutes"], 1
             ),
             "paid_regions": sum(1 for s in segments if s.kind == "paid"),
         },

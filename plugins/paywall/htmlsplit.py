@@ -28,7 +28,7 @@ from paywall.segmentation import (
     NoMarkersPolicy,
     Segment,
     Status,
-    compile_scanner,
+    count_markers,
     find_markers,
     plan_regions,
 )
@@ -198,6 +198,17 @@ def _tidy_text(parts: list[str]) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def _title_in(node: Tag) -> str | None:
+    """The text of <title> when node is it or the <head> holding it (without bs4's find)."""
+    if node.name == "title":
+        return node.get_text()
+    if node.name == "head":
+        for child in node.contents:
+            if isinstance(child, Tag) and child.name == "title":
+                return child.get_text()
+    return None
+
+
 def _article_root(soup: BeautifulSoup, selector: str | None) -> Tag | BeautifulSoup | None:
     if selector:
         return soup.select_one(selector)
@@ -256,12 +267,15 @@ def split_html(
     offset = 0
     h1_span: tuple[int, int] | None = None
     h1_start = 0
+    page_title: str | None = None
     for index, (kind, node) in enumerate(tokens):
         if kind == TEXT:
             text_at.append(index)
             starts.append(offset)
             pieces.append(node)  # type: ignore[arg-type]
             offset += len(node)  # type: ignore[arg-type]
+        elif kind == LEAF and page_title is None and isinstance(node, Tag):
+            page_title = _title_in(node)
         elif h1_span is None and kind in (START, END) and node.name == "h1":  # type: ignore[attr-defined]
             if kind == START:
                 h1_start = offset
@@ -280,9 +294,8 @@ def split_html(
         token = bisect.bisect_right(starts, hit.start) - 1
         if hit.end > starts[token] + len(pieces[token]):
             damage = damage or f"{hit.kind} marker at offset {hit.start} is split by markup"
-    if damage is None:
-        pattern, _ = compile_scanner(markers)
-        in_markup = len(pattern.findall(_RAW_NOISE.sub("", document)))
+    if damage is None and hits:
+        in_markup = count_markers(_RAW_NOISE.sub("", document), markers)
         if in_markup != len(hits):
             damage = (
                 f"{len(hits)} marker(s) in the visible text but {in_markup} written literally: "
@@ -377,8 +390,8 @@ def split_html(
         inside = any(parent is root for parent in node.parents) or node is root
         if candidate and (not inside or candidate in " ".join(free_stream)):
             title = candidate
-    if title is None and soup.title is not None and soup.title.string:
-        title = soup.title.string.strip() or None
+    if title is None and page_title:
+        title = " ".join(page_title.split()) or None
     if title is None and h1_span is not None:
         first_cut = plan.regions[0][0] if plan.regions else len(visible)
         # Only a heading wholly before the first paid region may become public metadata.

@@ -33,7 +33,8 @@ def count_paragraphs(text: str) -> int:
 
 
 def reading_minutes(text: str) -> float:
-    cjk = len(_CJK.findall(text))
+    # Counting by deletion is several times faster than findall's list of 1-char strings.
+    cjk = len(text) - len(_CJK.sub("", text))
     words = len(_WORD.findall(text))
     return round(cjk / CJK_PER_MINUTE + words / WORDS_PER_MINUTE, 1)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from paywall import __version__
 from paywall.articles import Outputs, RawArticle, SplitOptions, article_id, split_article
 from paywall.config import Settings
-from paywall.metadata import sha256_hex
+from paywall.metadata import SCHEMA_VERSION, sha256_hex
 from paywall.segmentation import NoMarkersPolicy, Status
 from paywall.sources import ArticleRef, FetchError, Interval, Source, build_source
 from paywall.sources.base import NotModified
@@ -29,6 +31,7 @@ from paywall.webhook import send_records
 
 log = logging.getLogger("paywall.pipeline")
 PROGRESS_EVERY_SECONDS = 10.0
+_ARTICLE_ID = re.compile(rb'"article_id":"([0-9a-f]{20})"')
 
 
 class PipelineError(RuntimeError):
@@ -149,8 +152,14 @@ def _load_plan(ctx: Context, plan: dict[str, Any]) -> dict[str, Any]:
     return json.loads(raw)
 
 
-def load_committed(ctx: Context, interval: Interval) -> dict[str, dict[str, Any]]:
-    """The last committed manifest of an interval, by article id (empty when none)."""
+def load_committed(
+    ctx: Context, interval: Interval, only: set[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The last committed manifest of an interval, by article id (empty when none).
+
+    ``only`` keeps just those article ids, so a chunk holds its own records, not the
+    interval's: memory stays bounded by the chunk size.
+    """
     layout = ctx.layout
     marker = ctx.store.get(layout.public_bucket, layout.commit_marker(interval.slug))
     manifest = ctx.store.get(layout.public_bucket, layout.manifest(interval.slug))
@@ -158,8 +167,17 @@ def load_committed(ctx: Context, interval: Interval) -> dict[str, dict[str, Any]
         return {}
     if json.loads(marker).get("manifest_sha256") != sha256_hex(manifest):
         return {}  # a manifest without its commit is not trusted
-    records = (json.loads(line) for line in manifest.splitlines() if line.strip())
-    return {r["article_id"]: r for r in records}
+    out: dict[str, dict[str, Any]] = {}
+    for line in manifest.splitlines():
+        if not line.strip():
+            continue
+        if only is not None:
+            found = _ARTICLE_ID.search(line)
+            if found is None or found.group(1).decode() not in only:
+                continue  # another chunk's record: skip it without parsing it
+        record = json.loads(line)
+        out[record["article_id"]] = record
+    return out
 
 
 # ------------------------------------------------------------------------------------ process
@@ -180,6 +198,26 @@ def _options(ctx: Context, source_name: str) -> SplitOptions:
         text_placeholder=settings.output.text_placeholder,
         cut_class=settings.output.cut_class,
     )
+
+
+def split_fingerprint(options: SplitOptions, raw: RawArticle) -> str:
+    """What, besides the input bytes, decides a split's outputs: rules and code version."""
+    parts = (
+        __version__,
+        SCHEMA_VERSION,
+        options.markers.begin,
+        options.markers.end,
+        options.markers.lenient,
+        options.no_markers.value,
+        options.text_placeholder,
+        options.cut_class,
+        raw.format.value,
+        raw.extract,
+        raw.body_selector,
+        raw.title_selector,
+        raw.content_type,
+    )
+    return sha256_hex(json.dumps(parts))[:16]
 
 
 def _manifest_record(ref: ArticleRef, **fields: Any) -> dict[str, Any]:
@@ -210,10 +248,23 @@ def process_article(
     except FetchError as exc:
         record = _manifest_record(ref, status=Status.FETCH_FAILED.value, reason=exc.reason)
         return ArticleOutcome(record, "failed", 0)
-    outputs = split_article(raw, _options(ctx, ref.source))
+    options = _options(ctx, ref.source)
+    fingerprint = split_fingerprint(options, raw)
+    if (
+        not force
+        and previous is not None
+        and previous.get("split") == fingerprint
+        and (previous.get("sha256") or {}).get("original") == sha256_hex(raw.data)
+    ):
+        # Same bytes, same rules: the stored outputs are what a split would give again.
+        return ArticleOutcome(previous | {"timestamp": ref.timestamp}, "unchanged", 0)
+    outputs = split_article(raw, options)
     if outputs.published:
-        return _store_published(ctx, ref, raw, outputs, previous, force=force, dry_run=dry_run)
-    return _store_quarantined(ctx, ref, raw, outputs, previous, force=force, dry_run=dry_run)
+        outcome = _store_published(ctx, ref, raw, outputs, previous, force=force, dry_run=dry_run)
+    else:
+        outcome = _store_quarantined(ctx, ref, raw, outputs, previous, force=force, dry_run=dry_run)
+    outcome.record["split"] = fingerprint
+    return outcome
 
 
 def _store_published(
@@ -355,7 +406,8 @@ def process_chunk(
         raise PipelineError(f"chunk {index} is not in plan {plan['plan_key']}")
     refs = [ArticleRef.from_dict(r) for r in body["chunks"][index]]
     interval = Interval.from_dict(body["interval"])
-    previous = {} if force else load_committed(ctx, interval)
+    ids = {article_id(r.source, r.source_id) for r in refs}
+    previous = {} if force else load_committed(ctx, interval, ids)
     sources = {name: ctx.source(name) for name in {r.source for r in refs}}
 
     def one(ref: ArticleRef) -> ArticleOutcome:

@@ -7,6 +7,7 @@ caller quarantines the article, so not one paid character can reach a public out
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -114,9 +115,30 @@ def _keyword(marker: str) -> str:
     return "".join(ch for ch in marker if ch.isalnum())
 
 
+# Case and width folding for the fast pre-check of damaged markers: full-width ASCII to ASCII,
+# upper to lower case, and the inner white space lenient matching allows removed.
+_FOLD = {c + 0xFEE0: chr(c).lower() for c in range(0x21, 0x7F)}
+_FOLD |= {c: chr(c).lower() for c in range(ord("A"), ord("Z") + 1)}
+_FOLD |= {ord(" "): None, ord("\t"): None, 0x3000: None}
+
+
+@dataclass(frozen=True, slots=True)
+class Scanner:
+    pattern: re.Pattern[str]  # the markers themselves
+    damaged: re.Pattern[str] | None  # leftovers of a marker: word or punctuated edge
+    fragments: tuple[str, ...]  # the same leftovers, folded, for a fast str search
+
+    def may_be_damaged(self, text: str) -> bool:
+        """A cheap C-speed test; only when it says yes does the exact regex run."""
+        if not self.fragments:
+            return False
+        folded = self.pattern.sub("\x00", text).translate(_FOLD)
+        return any(fragment in folded for fragment in self.fragments)
+
+
 @lru_cache(maxsize=64)
-def compile_scanner(markers: Markers) -> tuple[re.Pattern[str], re.Pattern[str] | None]:
-    """Return (marker pattern, damaged-marker pattern) for a marker pair."""
+def compile_scanner(markers: Markers) -> Scanner:
+    """The marker pattern and the damaged-marker detectors for a marker pair."""
     if markers.lenient:
         begin, end = _lenient_pattern(markers.begin), _lenient_pattern(markers.end)
     else:
@@ -142,30 +164,39 @@ def compile_scanner(markers: Markers) -> tuple[re.Pattern[str], re.Pattern[str] 
         damaged = re.compile(
             "|".join(_INNER_SPACE.join(_lenient_pattern(ch) for ch in f) for f in fragments)
         )
-    return pattern, damaged
+    folded = tuple(dict.fromkeys(f.translate(_FOLD) for f in fragments))
+    return Scanner(pattern, damaged, folded)
 
 
 def find_markers(text: str, markers: Markers) -> tuple[list[MarkerHit], str | None]:
     """All marker hits in order, plus a reason when a damaged marker is present."""
-    pattern, damaged = compile_scanner(markers)
+    scanner = compile_scanner(markers)
+    pattern, damaged = scanner.pattern, scanner.damaged
     hits: list[MarkerHit] = []
     # Fast path: str.find is far cheaper than a regex scan when strict markers are absent.
-    if not markers.lenient and markers.begin not in text and markers.end not in text:
-        pass
-    else:
+    if markers.lenient or markers.begin in text or markers.end in text:
         hits = [
             MarkerHit("begin" if m.lastgroup == "begin" else "end", m.start(), m.end())
             for m in pattern.finditer(text)
         ]
     if damaged is not None:
-        cursor = 0
-        for hit in hits:
-            if bad := damaged.search(text, cursor, hit.start):
-                return hits, f"damaged marker {bad.group()!r} at {where(text, bad.start())}"
-            cursor = hit.end
-        if bad := damaged.search(text, cursor):
+        # One pass over the whole text; matches inside a valid marker are the marker itself.
+        ends = [hit.end for hit in hits]
+        position = 0
+        while bad := damaged.search(text, position):
+            index = bisect.bisect_right(ends, bad.start())
+            if index < len(hits) and hits[index].start < bad.end():
+                position = bad.start() + 1  # it uses a valid marker's characters: look on
+                continue
             return hits, f"damaged marker {bad.group()!r} at {where(text, bad.start())}"
     return hits, None
+
+
+def count_markers(text: str, markers: Markers) -> int:
+    """How many markers a text holds (str.count for strict markers: C speed)."""
+    if markers.lenient:
+        return len(compile_scanner(markers).pattern.findall(text))
+    return text.count(markers.begin) + text.count(markers.end)
 
 
 def where(text: str, offset: int) -> str:

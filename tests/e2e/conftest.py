@@ -17,7 +17,7 @@ from paywall.pipeline import Context
 from paywall.s3 import make_client
 from paywall.servers import S3Server, available_backends
 from paywall.storage import ObjectStore, init_buckets
-from tests.conftest import BACKENDS_USED, SAMPLES, write_config
+from tests.conftest import BACKENDS_USED, REPO, SAMPLES, write_config
 
 DAYS = ("2026/11/17", "2026/11/18", "2026/11/19", "2026/11/20", "2026/11/21", "2026/11/22")
 
@@ -100,7 +100,17 @@ def standalone(e2e_s3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sta
     tmp = tmp_path_factory.mktemp("standalone")
     env = build_airflow_env(tmp, e2e_s3)
     port = free_port()
+    # The project's DAGs plus a test-only DAG with a fault switch, in one dags folder.
+    dags = tmp / "dags"
+    dags.mkdir()
+    for dag_file in [
+        *(REPO / "dags").glob("*.py"),
+        Path(__file__).parent / "dags" / "chunk_fault_dag.py",
+    ]:
+        shutil.copy(dag_file, dags / dag_file.name)
     env.env |= {
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "PAYWALL_FAULT_FLAG": str(tmp / "fail-chunk-1"),
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
@@ -120,6 +130,8 @@ def standalone(e2e_s3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sta
         api.wait_healthy(180)
         api.wait_for_dag(env.dag_id, 180)
         api.unpause(env.dag_id)  # a backfill on a paused DAG stays queued forever
+        api.wait_for_dag("e2e_chunk_fault", 180)
+        api.unpause("e2e_chunk_fault")
         yield Standalone(env, f"http://127.0.0.1:{port}", api, password)
     finally:
         stop_process_group(proc.pid, grace=20)
