@@ -42,11 +42,8 @@ def test_failed_chunk_then_clear_completes_the_interval(standalone: Standalone) 
     assert process[1] == "failed" and process[0] == "success"
     assert states[("publish", -1)] == "upstream_failed"
     # The healthy chunk did its work; nothing was committed for the interval.
-    parts = [
-        o["Key"]
-        for o in ctx.store.list(ctx.layout.private_bucket, "staging/")
-        if "/parts/" in o["Key"]
-    ]
+    prefix = f"staging/{ctx.layout.pipeline}/{SLUG}/parts/"
+    parts = [o["Key"] for o in ctx.store.list(ctx.layout.private_bucket, prefix)]
     assert len(parts) == 1
     assert ctx.store.get(ctx.layout.public_bucket, ctx.layout.commit_marker(SLUG)) is None
 
