@@ -64,14 +64,14 @@ def write_config(path: Path, corpus: Path, tag: str) -> Path:
 
 def _context(config: Path) -> Any:
     from paywall.config import load_settings
-    from paywall.pipeline import Context
-    from paywall.s3 import endpoint_from_env, make_client
-    from paywall.storage import ObjectStore, init_buckets
+    from paywall.pipeline import build_context
+    from paywall.s3 import endpoint_from_env
+    from paywall.storage import init_buckets
 
     settings = load_settings(config)
-    client = make_client(endpoint_from_env("paywall_s3"), max_pool=CONCURRENCY * 2)
-    init_buckets(client, settings.storage)
-    return Context(settings, ObjectStore(client, settings.storage), lambda _c: client)
+    ctx = build_context(settings, endpoint_from_env)
+    init_buckets(ctx.store.client, settings.storage)
+    return ctx
 
 
 def _interval() -> Any:

@@ -12,10 +12,9 @@ from typing import Any
 from airflow.sdk import Asset, BaseHook
 
 from paywall.config import Settings
-from paywall.pipeline import Context
-from paywall.s3 import S3Endpoint, endpoint_from_connection, make_client
+from paywall.pipeline import Context, build_context
+from paywall.s3 import S3Endpoint, endpoint_from_connection
 from paywall.sources import Interval
-from paywall.storage import ObjectStore
 
 
 def manifests_asset(settings: Settings) -> Asset:
@@ -36,16 +35,8 @@ def endpoint_for(connection_id: str) -> S3Endpoint:
 
 
 def pipeline_context(settings: Settings) -> Context:
-    storage = settings.storage
-    endpoint = endpoint_for(storage.connection_id)
-    client = make_client(endpoint, max_pool=max(10, storage.max_concurrency * 2))
-
-    def s3_client_for(connection_id: str | None) -> Any:
-        if not connection_id or connection_id == storage.connection_id:
-            return client
-        return make_client(endpoint_for(connection_id))
-
-    return Context(settings, ObjectStore(client, storage, endpoint.describe()), s3_client_for)
+    """The pipeline Context for a task: S3 clients from Airflow Connections."""
+    return build_context(settings, endpoint_for)
 
 
 def interval_from_context(context: Any, settings: Settings) -> Interval:

@@ -30,20 +30,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _context(settings: Settings) -> Any:
-    from paywall.pipeline import Context
-    from paywall.s3 import endpoint_from_env, make_client
-    from paywall.storage import ObjectStore
+    from paywall.pipeline import build_context
+    from paywall.s3 import endpoint_from_env
 
-    storage = settings.storage
-    endpoint = endpoint_from_env(storage.connection_id)
-    client = make_client(endpoint, max_pool=max(10, storage.max_concurrency * 2))
-
-    def s3_client_for(connection_id: str | None) -> Any:
-        if not connection_id or connection_id == storage.connection_id:
-            return client
-        return make_client(endpoint_from_env(connection_id))
-
-    return Context(settings, ObjectStore(client, storage, endpoint.describe()), s3_client_for)
+    return build_context(settings, endpoint_from_env)
 
 
 def cmd_split(args: argparse.Namespace) -> int:

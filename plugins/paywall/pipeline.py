@@ -23,6 +23,7 @@ from paywall import __version__
 from paywall.articles import Outputs, RawArticle, SplitOptions, article_id, split_article
 from paywall.config import Settings
 from paywall.metadata import SCHEMA_VERSION, sha256_hex
+from paywall.s3 import S3Endpoint, make_client
 from paywall.segmentation import NoMarkersPolicy, Status
 from paywall.sources import ArticleRef, FetchError, Interval, Source, build_source
 from paywall.sources.base import NotModified
@@ -52,6 +53,23 @@ class Context:
 
     def source(self, name: str) -> Source:
         return build_source(self.settings.source(name), self.s3_client_for)
+
+
+def build_context(settings: Settings, endpoint_for: Callable[[str], S3Endpoint]) -> Context:
+    """A Context whose S3 clients come from ``endpoint_for(connection_id)``.
+
+    The Airflow adapter passes a Connection look-up, the CLI and benchmarks the environment.
+    """
+    storage = settings.storage
+    endpoint = endpoint_for(storage.connection_id)
+    client = make_client(endpoint, max_pool=max(10, storage.max_concurrency * 2))
+
+    def s3_client_for(connection_id: str | None) -> Any:
+        if not connection_id or connection_id == storage.connection_id:
+            return client
+        return make_client(endpoint_for(connection_id))
+
+    return Context(settings, ObjectStore(client, storage, endpoint.describe()), s3_client_for)
 
 
 # --------------------------------------------------------------------------------------- plan

@@ -154,16 +154,11 @@ class ObjectStore:
 
     def get(self, bucket: str, key: str) -> bytes | None:
         """The object's bytes, or None when it does not exist."""
-        try:
-            return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                return None
-            raise self._fail("GET", bucket, key, exc) from exc
-        except Exception as exc:
-            raise self._fail("GET", bucket, key, exc) from exc
+        found = self.get_with_etag(bucket, key)
+        return None if found is None else found[0]
 
     def get_with_etag(self, bucket: str, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and ETag, or None when it does not exist."""
         try:
             response = self.client.get_object(Bucket=bucket, Key=key)
             return response["Body"].read(), response["ETag"]

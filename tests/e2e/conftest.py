@@ -132,6 +132,7 @@ def standalone(e2e_s3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sta
         api.unpause(env.dag_id)  # a backfill on a paused DAG stays queued forever
         api.wait_for_dag("e2e_chunk_fault", 180)
         api.unpause("e2e_chunk_fault")
+        api.unpause("paywall_catalog")  # the consumer, scheduled on the pipeline's asset
         yield Standalone(env, f"http://127.0.0.1:{port}", api, password)
     finally:
         stop_process_group(proc.pid, grace=20)

@@ -86,6 +86,24 @@ def test_backfill_three_intervals_then_reprocess_rewrites_nothing(standalone: St
         free = ctx.store.get(ctx.layout.public_bucket, f"free/desk/2026/11/{day}/story-2.txt")
         assert free == f"2026/11/{day} 第2篇\n公开导语2。\n\n结尾2。\n".encode()
 
+    # The consumer DAG ran on the asset events and its catalog lists the published articles.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        runs = st.api.get("/api/v2/dags/paywall_catalog/dagRuns?limit=50")["dag_runs"]
+        if any(r["state"] == "success" for r in runs):
+            break
+        time.sleep(2)
+    assert any(r["state"] == "success" for r in runs), runs
+    catalog_key = f"catalog/{ctx.layout.pipeline}/catalog.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # the last event's catalog run may still be running
+        catalog = json.loads(ctx.store.get(ctx.layout.public_bucket, catalog_key) or b"{}")
+        days = {a["source_id"][:10] for a in catalog.get("articles", [])}
+        if {"2026/11/17", "2026/11/18", "2026/11/19"} <= days:
+            break
+        time.sleep(2)
+    assert {"2026/11/17", "2026/11/18", "2026/11/19"} <= days
+
     before = snapshot(ctx)
     again = create_backfill(st, body | {"reprocess_behavior": "completed"})
     reruns = wait_backfill(st, again["id"], 3)

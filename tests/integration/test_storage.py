@@ -209,3 +209,25 @@ def test_unreachable_storage_names_the_endpoint(ctx: Context) -> None:
     store = ObjectStore(make_client(dead, timeout=2.0), ctx.settings.storage, dead.describe())
     with pytest.raises(StorageError, match=r"127\.0\.0\.1:9"):
         store.put(ctx.layout.public_bucket, "x", b"x", "txt")
+
+
+def test_catalog_lists_published_articles_from_committed_runs_only(ctx: Context) -> None:
+    from paywall.catalog import catalog_key, update_catalog
+
+    assert update_catalog(ctx)["articles"] == 0
+    run_interval(ctx, DAY)
+    first = update_catalog(ctx)
+    assert (first["articles"], first["runs"], first["changed"]) == (3, 1, True)
+    catalog = json.loads(ctx.store.get(ctx.layout.public_bucket, catalog_key(ctx)) or b"")
+    titles = {a["title"] for a in catalog["articles"]}
+    assert "Xx区委书记在全市县域经济发展座谈会上的经验交流发言" in titles
+    assert update_catalog(ctx)["changed"] is False  # same manifests, same bytes: no write
+
+
+def test_a_missing_bucket_is_named_in_the_error(make_ctx) -> None:
+    from paywall.storage import StorageError
+
+    ctx = make_ctx()
+    ctx.store.client.delete_bucket(Bucket=ctx.layout.private_bucket)
+    with pytest.raises(StorageError, match=rf"s3://{ctx.layout.private_bucket}/.*NoSuchBucket"):
+        run_interval(ctx, DAY)
