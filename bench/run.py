@@ -41,7 +41,8 @@ RESULTS = REPO / "bench" / "results"
 DAY_START = datetime(2026, 11, 20, tzinfo=UTC)
 CHUNK_SIZE = 1000
 CONCURRENCY = 16
-WORKERS = 2  # chunk processes at once, like two mapped tasks on a 2-core LocalExecutor
+# Chunk processes at once, like two mapped tasks on a 2-core LocalExecutor.
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 
 
 def peak_rss_mb() -> float:
@@ -50,7 +51,7 @@ def peak_rss_mb() -> float:
 
 def write_config(path: Path, corpus: Path, tag: str) -> Path:
     data = {
-        "pipeline": {"name": f"bench_{tag}", "chunk_size": CHUNK_SIZE},
+        "pipeline": {"name": f"bench_{tag}".replace("-", "_"), "chunk_size": CHUNK_SIZE},
         "storage": {
             "public_bucket": f"bench-pub-{tag}",
             "private_bucket": f"bench-priv-{tag}",
@@ -201,6 +202,52 @@ def phase_split(corpus: Path, limit: int) -> dict[str, Any]:
     }
 
 
+def bench_dag(n: int, corpus: Path, server: Any, work: Path) -> dict[str, Any]:
+    """The pipeline DAG under `airflow dags test` over the same corpus, and the library run
+    it compares with: one process, chunks one after another, as `dags test` runs tasks."""
+    import sqlite3
+
+    from paywall import devstack
+
+    tag = f"{n}-{secrets.token_hex(2)}"
+    env_base = dict(os.environ) | {"AIRFLOW_CONN_PAYWALL_S3": server.connection_json()}
+    lib_cfg = write_config(work / f"lib-{tag}.yaml", corpus, "l" + tag)
+    library = run_phase("pipeline", env_base | {"BENCH_WORKERS": "1"}, str(lib_cfg))
+    dag_cfg = write_config(work / f"dag-{tag}.yaml", corpus, "d" + tag)
+    from paywall.config import load_settings
+    from paywall.s3 import make_client
+    from paywall.storage import init_buckets
+
+    init_buckets(make_client(server.endpoint), load_settings(dag_cfg).storage)
+    home = work / f"airflow-{tag}"
+    env = devstack.airflow_env(home, server, config=dag_cfg)
+    devstack.migrate(env, home)
+    dag_id = f"bench_d{tag}".replace("-", "_")
+    started = time.perf_counter()
+    result = devstack.airflow(
+        env, "dags", "test", dag_id, "2026-11-21T00:00:00+00:00", check=False, capture_output=True
+    )
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"dags test failed:\n{(result.stdout + result.stderr)[-3000:]}")
+    db = sqlite3.connect(home / "airflow.db")
+    task_instances = db.execute("select count(*) from task_instance").fetchone()[0]
+    per_task = dict(
+        db.execute(
+            "select task_id, sum((julianday(end_date) - julianday(start_date)) * 86400) "
+            "from task_instance group by task_id"
+        ).fetchall()
+    )
+    return {
+        "n": n,
+        "dag_seconds": seconds,
+        "library_sequential_seconds": library["seconds"],
+        "ratio": seconds / library["seconds"],
+        "task_instances": task_instances,
+        "task_seconds": {k: round(v or 0, 1) for k, v in per_task.items()},
+    }
+
+
 # -------------------------------------------------------------------------------- driver
 def run_phase(name: str, env: dict[str, str], *args: str) -> dict[str, Any]:
     out = subprocess.run(
@@ -276,6 +323,9 @@ def main() -> int:
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--big", action="store_true", help="also N = 100,000")
     parser.add_argument("--json", help="write the results as JSON here")
+    parser.add_argument(
+        "--no-dag", action="store_true", help="skip the `airflow dags test` run at the largest N"
+    )
     parser.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase == "pipeline":
@@ -300,13 +350,30 @@ def main() -> int:
             for n in sizes:
                 print(f"[bench] N = {n:,} ...", flush=True)
                 results.append(bench_size(n, env, work))
+            dag = None
+            if not args.no_dag:
+                n = min(max(sizes), 10_000)
+                print(f"[bench] airflow dags test over N = {n:,} ...", flush=True)
+                dag = bench_dag(n, RESULTS / f"corpus-{n}", server, work)
     machine = (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, SeaweedFS weed mini"
     )
-    report = {"machine": machine, "date": datetime.now(UTC).isoformat(), "results": results}
+    report = {
+        "machine": machine,
+        "date": datetime.now(UTC).isoformat(),
+        "results": results,
+        "dag": dag,
+    }
     print(f"\nMachine: {machine}\n")
     print(table(results))
+    if dag:
+        print(
+            f"\nDAG under `airflow dags test`, N = {dag['n']:,}: {dag['dag_seconds']:.0f}s, "
+            f"{dag['task_instances']} task instances; library in one process "
+            f"{dag['library_sequential_seconds']:.0f}s; ratio {dag['ratio']:.2f}x. "
+            f"Task seconds: {dag['task_seconds']}"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
