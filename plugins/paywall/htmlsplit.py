@@ -261,16 +261,14 @@ def split_html(
     if root is not soup:
         tokens = [(START, root), *tokens, (END, root)]
 
-    text_at: list[int] = []  # index into tokens of each visible string
     starts: list[int] = []  # visible-stream offset where each of those strings starts
     pieces: list[str] = []
     offset = 0
     h1_span: tuple[int, int] | None = None
     h1_start = 0
     page_title: str | None = None
-    for index, (kind, node) in enumerate(tokens):
+    for kind, node in tokens:
         if kind == TEXT:
-            text_at.append(index)
             starts.append(offset)
             pieces.append(node)  # type: ignore[arg-type]
             offset += len(node)  # type: ignore[arg-type]
@@ -390,6 +388,8 @@ def split_html(
         inside = any(parent is root for parent in node.parents) or node is root
         if candidate and (not inside or candidate in " ".join(free_stream)):
             title = candidate
+    if page_title is None and root is not soup and soup.head is not None:
+        page_title = _title_in(soup.head)  # the head lies outside the extracted article
     if title is None and page_title:
         title = " ".join(page_title.split()) or None
     if title is None and h1_span is not None:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from paywall import __version__
@@ -47,7 +48,7 @@ class Context:
     store: ObjectStore
     s3_client_for: Callable[[str | None], Any]
 
-    @property
+    @cached_property
     def layout(self) -> Layout:
         return Layout.from_settings(self.settings.storage, self.settings.pipeline.name)
 
@@ -533,10 +534,9 @@ def publish_run(ctx: Context, plan: dict[str, Any], chunks: list[dict[str, Any]]
     manifest_sha = sha256_hex(manifest)
     if plan.get("full"):
         manifest_key = layout.manifest(interval.slug)
-        marker_key = layout.commit_marker(interval.slug)
     else:  # a partial run (ids, limit, some sources) must not replace the interval's manifest
-        manifest_key = layout.run_prefix(interval.slug) + f"partial/{plan['plan_id']}.jsonl"
-        marker_key = manifest_key + ".committed"
+        manifest_key = layout.partial_manifest(interval.slug, plan["plan_id"])
+    marker_key = layout.marker_for(manifest_key)
 
     marker = store.get(layout.public_bucket, marker_key)
     found = store.get_with_etag(layout.public_bucket, manifest_key)

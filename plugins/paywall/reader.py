@@ -42,7 +42,7 @@ def committed_runs(ctx: Context) -> Iterator[CommittedRun]:
     )
     for marker_key in markers:
         marker = store.get(layout.public_bucket, marker_key)
-        manifest_key = marker_key[: -len("_COMMITTED")] + "manifest.jsonl"
+        manifest_key = layout.manifest_for(marker_key)
         manifest = store.get(layout.public_bucket, manifest_key)
         if marker is None or manifest is None:
             continue

@@ -117,26 +117,11 @@ def _keyword(marker: str) -> str:
     return "".join(ch for ch in marker if ch.isalnum())
 
 
-# Case and width folding for the fast pre-check of damaged markers: full-width ASCII to ASCII,
-# upper to lower case, and the inner white space lenient matching allows removed.
-_FOLD = {c + 0xFEE0: chr(c).lower() for c in range(0x21, 0x7F)}
-_FOLD |= {c: chr(c).lower() for c in range(ord("A"), ord("Z") + 1)}
-_FOLD |= {ord(" "): None, ord("\t"): None, 0x3000: None}
-
-
 @dataclass(frozen=True, slots=True)
 class Scanner:
     pattern: re.Pattern[str]  # the markers themselves
     damaged: re.Pattern[str] | None  # leftovers of a marker: word or punctuated edge
-    fragments: tuple[str, ...]  # the same leftovers, folded, for a fast str search
-    prefilter: re.Pattern[str] | None = None  # the first characters of those leftovers
-
-    def may_be_damaged(self, text: str) -> bool:
-        """A cheap C-speed test; only when it says yes does the exact regex run."""
-        if not self.fragments:
-            return False
-        folded = self.pattern.sub("\x00", text).translate(_FOLD)
-        return any(fragment in folded for fragment in self.fragments)
+    prefilter: re.Pattern[str] | None  # the first characters of those leftovers
 
 
 @lru_cache(maxsize=64)
@@ -167,12 +152,11 @@ def compile_scanner(markers: Markers) -> Scanner:
         damaged = re.compile(
             "|".join(_INNER_SPACE.join(_lenient_pattern(ch) for ch in f) for f in fragments)
         )
-    folded = tuple(dict.fromkeys(f.translate(_FOLD) for f in fragments))
     # Every damaged fragment starts with one of these characters (in some case or width):
     # a text without any of them, once its valid markers are removed, needs no regex scan.
     firsts = sorted({v for f in fragments for v in _variants(f[0])})
     prefilter = re.compile("[" + "".join(map(re.escape, firsts)) + "]") if firsts else None
-    return Scanner(pattern, damaged, folded, prefilter)
+    return Scanner(pattern, damaged, prefilter)
 
 
 def find_markers(text: str, markers: Markers) -> tuple[list[MarkerHit], str | None]:

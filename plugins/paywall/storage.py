@@ -91,7 +91,25 @@ class Layout:
         return self.run_prefix(slug) + "manifest.jsonl"
 
     def commit_marker(self, slug: str) -> str:
-        return self.run_prefix(slug) + "_COMMITTED"
+        return self.marker_for(self.manifest(slug))
+
+    def partial_manifest(self, slug: str, plan_id: str) -> str:
+        """A run over some ids, a limit or some sources: never the interval's own manifest."""
+        return self.run_prefix(slug) + f"partial/{plan_id}.jsonl"
+
+    @staticmethod
+    def marker_for(manifest_key: str) -> str:
+        """The commit marker of a manifest: ``_COMMITTED`` beside an interval's manifest,
+        ``<key>.committed`` for a partial one."""
+        if manifest_key.endswith("/manifest.jsonl"):
+            return manifest_key.removesuffix("manifest.jsonl") + "_COMMITTED"
+        return manifest_key + ".committed"
+
+    @staticmethod
+    def manifest_for(marker_key: str) -> str:
+        if marker_key.endswith("/_COMMITTED"):
+            return marker_key.removesuffix("_COMMITTED") + "manifest.jsonl"
+        return marker_key.removesuffix(".committed")
 
     def staging(self, slug: str, name: str) -> str:
         return f"staging/{self.pipeline}/{slug}/{name}"

@@ -72,11 +72,7 @@ def verify_run(ctx: Context, manifest_key: str) -> Report:
     if manifest is None:
         report.problems.append(f"manifest s3://{layout.public_bucket}/{manifest_key} is missing")
         return report
-    marker_key = (
-        manifest_key[: -len("manifest.jsonl")] + "_COMMITTED"
-        if manifest_key.endswith("/manifest.jsonl")
-        else manifest_key + ".committed"
-    )
+    marker_key = layout.marker_for(manifest_key)
     marker = store.get(layout.public_bucket, marker_key)
     if marker is None:
         report.problems.append(f"commit marker {marker_key} is missing")
@@ -151,6 +147,6 @@ def verify_interval_manifests(ctx: Context) -> list[Report]:
     keys = [
         o["Key"]
         for o in ctx.store.list(layout.public_bucket, prefix)
-        if o["Key"].endswith("/manifest.jsonl") or o["Key"].endswith(".jsonl")
+        if o["Key"].endswith(".jsonl")  # interval manifests and partial ones
     ]
     return [verify_run(ctx, key) for key in sorted(keys)]

@@ -156,3 +156,13 @@ def test_property_html_never_leaks_and_rebuilds(case: tuple[str, str, str]) -> N
     clean = _texts(page).replace(B, "").replace(E, "")
     assert rebuild(result.free_visible, result.paid_visible, result.segments) == clean
     assert B not in _texts(result.free_html) and E not in _texts(result.free_html)
+
+
+def test_extracted_article_keeps_the_page_title_and_drops_the_chrome() -> None:
+    page = (
+        "<html><head><title>页面标题</title></head><body><nav>导航</nav>"
+        f"<article><p>免费{B}付费{E}</p></article><footer>页脚</footer></body></html>"
+    )
+    result = split_html(page, extract=True)
+    assert result.title == "页面标题"
+    assert result.free_text == "免费" and "导航" not in result.free_html
