@@ -98,6 +98,18 @@ _lock = threading.Lock()
 _cache: dict[tuple[Any, ...], Any] = {}
 
 
+def _reset_after_fork() -> None:
+    # Celery and LocalExecutor fork task processes: a lock held by another thread at fork
+    # time would stay held forever in the child, and the parent's clients (with their pooled
+    # sockets) must not be shared with it.
+    global _lock
+    _lock = threading.Lock()
+    _cache.clear()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 def make_client(
     endpoint: S3Endpoint, *, max_pool: int = 32, anonymous: bool = False, timeout: float = 30.0
 ) -> Any:
