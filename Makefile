@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: setup run test test-fast up down lint format bench lock minio clean
+.PHONY: setup run test test-fast up down cluster-up cluster-down lint format bench lock minio clean
 
 setup: $(STAMP)
 
@@ -15,6 +15,7 @@ run: setup ## split the bundled samples through a real Airflow run into the embe
 test: setup ## the whole suite; starts every server it needs
 	bash scripts/build-minio.sh
 	bash scripts/install-chromium.sh
+	bash scripts/install-cluster-deps.sh
 	$(PY) -m pytest
 
 test-fast: setup ## unit tests only
@@ -25,6 +26,13 @@ up: setup ## S3 server + airflow standalone on 127.0.0.1:8080, left running
 
 down: ## stop exactly what `make up` started
 	$(PY) scripts/stack.py down
+
+cluster-up: setup ## PostgreSQL + Redis + CeleryExecutor with two workers, UI on 127.0.0.1:8081
+	bash scripts/install-cluster-deps.sh
+	$(PY) scripts/cluster.py up
+
+cluster-down: ## stop exactly what `make cluster-up` started
+	$(PY) scripts/cluster.py down
 
 lint: setup
 	.venv/bin/ruff check .
@@ -44,5 +52,5 @@ lock: ## re-resolve requirements.lock from pyproject.toml
 minio:
 	bash scripts/build-minio.sh
 
-clean: down
+clean: down cluster-down
 	rm -rf .state

@@ -63,7 +63,7 @@ must be unpaused for a backfill to start.
 default_args = {
     "owner": CFG.owner,
     "retries": CFG.retries,
-    "retry_delay": timedelta(seconds=30),
+    "retry_delay": timedelta(seconds=CFG.retry_delay_seconds),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=10),
     "execution_timeout": timedelta(minutes=CFG.task_timeout_minutes),
@@ -76,6 +76,7 @@ default_args = {
     start_date=datetime(2026, 1, 1),
     catchup=CFG.catchup,
     max_active_runs=CFG.max_active_runs,
+    max_active_tasks=CFG.max_active_tasks,
     default_args=default_args,
     tags=["paywall", "content"],
     doc_md=DOC,
@@ -124,7 +125,11 @@ def paywall_pipeline() -> None:
     def chunks(plan: dict[str, Any]) -> list[dict[str, Any]]:
         return pipeline.chunk_jobs(plan)
 
-    @task(multiple_outputs=False, max_active_tis_per_dagrun=4)
+    @task(
+        multiple_outputs=False,
+        max_active_tis_per_dagrun=CFG.process_parallelism,
+        pool=CFG.pool or "default_pool",
+    )
     def process(job: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
         params = params or {}
         result = pipeline.process_chunk(

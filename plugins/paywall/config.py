@@ -39,6 +39,12 @@ class PipelineSettings(_Strict):
     max_chunks: int = Field(64, ge=1, le=1024)
     max_failure_ratio: float = Field(0.2, ge=0.0, le=1.0)
     retries: int = Field(3, ge=0, le=20)
+    retry_delay_seconds: int = Field(30, ge=1, le=3600)
+    # Scale-out knobs (README "Scaling out"): how many chunk tasks of one run may run at once,
+    # how many tasks of the DAG in all, and an Airflow pool that caps S3/HTTP load across DAGs.
+    process_parallelism: int = Field(4, ge=1, le=1024)
+    max_active_tasks: int = Field(16, ge=1, le=4096)
+    pool: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,256}$")
     task_timeout_minutes: int = Field(60, ge=1)
     fallback_window_hours: int = Field(24, ge=1)
     owner: str = "data-platform"

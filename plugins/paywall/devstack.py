@@ -127,13 +127,15 @@ def pid_dir(state: Path = STATE) -> Path:
     return path
 
 
-def start_background(name: str, cmd: list[str], env: dict[str, str], state: Path = STATE) -> int:
+def start_background(
+    name: str, cmd: list[str], env: dict[str, str], state: Path = STATE, cwd: Path | None = None
+) -> int:
     logs = state / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with (logs / f"{name}.log").open("ab") as out:
         proc = subprocess.Popen(
             cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            cwd=state,
+            cwd=cwd or state,
         )  # fmt: skip
     (pid_dir(state) / f"{name}.pid").write_text(str(proc.pid))
     return proc.pid
