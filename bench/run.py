@@ -9,7 +9,14 @@ For each corpus size N it runs, each in its own process (so peak RSS is per phas
   split     text and HTML splitting without storage, beside one BeautifulSoup(page, "lxml")
             parse of the same pages and a plain str.find scan of the same texts.
 
-Usage: python bench/run.py [--sizes 1000,10000] [--big] [--json FILE]
+Then once, at the end:
+
+  dag       the DAG under `airflow dags test` at the largest N (at most 10,000), against the
+            library in one process;
+  celery    the DAG on PostgreSQL + Redis + CeleryExecutor with one, then two workers.
+
+Usage: python bench/run.py [--sizes 1000,10000] [--big] [--json FILE] [--no-dag]
+                           [--no-celery] [--celery-n 5000]
 """
 
 from __future__ import annotations
@@ -248,6 +255,68 @@ def bench_dag(n: int, corpus: Path, server: Any, work: Path) -> dict[str, Any]:
     }
 
 
+def bench_celery(n: int, corpus: Path, server: Any, work: Path) -> dict[str, Any] | None:
+    """The DAG on PostgreSQL + Redis + CeleryExecutor: the same interval with one worker, then
+    with two (2 task slots each), both forced to do the full work. Wall time of the DAG run."""
+    import shutil
+
+    from paywall.cluster import Cluster, Ports
+    from paywall.config import load_settings
+    from paywall.s3 import make_client
+    from paywall.storage import init_buckets
+
+    if not shutil.which("redis-server") or not (
+        shutil.which("pg_ctl") or list(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    ):
+        print("[bench] celery: PostgreSQL or Redis missing (scripts/install-cluster-deps.sh)")
+        return None
+    tag = f"{n}-{secrets.token_hex(2)}"
+    config = write_config(work / f"celery-{tag}.yaml", corpus, "c" + tag)
+    data = yaml.safe_load(config.read_text())
+    chunk = max(n // 24, 10)  # ~24 chunks: enough to keep 4 task slots busy
+    data["pipeline"] |= {"chunk_size": chunk, "process_parallelism": 8, "max_active_tasks": 16}
+    config.write_text(yaml.safe_dump(data))
+    settings = load_settings(config)
+    init_buckets(make_client(server.endpoint), settings.storage)
+    # PostgreSQL runs as the postgres user: its folder must be reachable by others.
+    root = Path(tempfile.mkdtemp(prefix="paywall-bench-celery-"))
+    root.chmod(0o755)
+    cluster = Cluster(root, server, settings, config, ports=Ports.free(), workers=2)
+    dag_id = settings.pipeline.name
+    interval = {
+        "data_interval_start": "2026-11-20T00:00:00Z",
+        "data_interval_end": "2026-11-21T00:00:00Z",
+    }
+    results: dict[str, Any] = {"n": n, "chunk_size": chunk, "slots_per_worker": 2}
+    try:
+        api = cluster.start()
+        api.unpause(dag_id)
+        for workers, logical in ((1, "2026-11-21T00:00:00Z"), (2, "2026-11-21T00:00:01Z")):
+            if workers == 1:
+                cluster.stop_worker("worker-2")
+            else:
+                cluster.start_worker("worker-2")
+                time.sleep(15)  # let it join the broker before the run starts
+            body = {"logical_date": logical, "conf": {"force": True}} | interval
+            run, tis = api.wait_run(dag_id, api.trigger(dag_id, body), timeout=3600)
+            if run["state"] != "success":
+                raise SystemExit(f"celery run with {workers} worker(s) failed: {run}")
+            seconds = (
+                datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["start_date"])
+            ).total_seconds()
+            hosts = sorted({t["hostname"] for t in tis if t["task_id"] == "process"})
+            results[f"workers_{workers}"] = {
+                "seconds": seconds,
+                "articles_per_s": n / seconds,
+                "process_hosts": hosts,
+            }
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    results["speedup"] = results["workers_1"]["seconds"] / results["workers_2"]["seconds"]
+    return results
+
+
 # -------------------------------------------------------------------------------- driver
 def run_phase(name: str, env: dict[str, str], *args: str) -> dict[str, Any]:
     out = subprocess.run(
@@ -326,6 +395,12 @@ def main() -> int:
     parser.add_argument(
         "--no-dag", action="store_true", help="skip the `airflow dags test` run at the largest N"
     )
+    parser.add_argument(
+        "--no-celery", action="store_true", help="skip the one vs two Celery workers run"
+    )
+    parser.add_argument(
+        "--celery-n", type=int, default=5000, help="articles for the Celery run (default 5,000)"
+    )
     parser.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase == "pipeline":
@@ -355,6 +430,12 @@ def main() -> int:
                 n = min(max(sizes), 10_000)
                 print(f"[bench] airflow dags test over N = {n:,} ...", flush=True)
                 dag = bench_dag(n, RESULTS / f"corpus-{n}", server, work)
+            celery = None
+            if not args.no_celery:
+                n = args.celery_n
+                print(f"[bench] CeleryExecutor, 1 then 2 workers, N = {n:,} ...", flush=True)
+                corpus = corpus_mod.generate(RESULTS / f"corpus-{n}", n)
+                celery = bench_celery(n, corpus, server, work)
     machine = (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, SeaweedFS weed mini"
@@ -364,6 +445,7 @@ def main() -> int:
         "date": datetime.now(UTC).isoformat(),
         "results": results,
         "dag": dag,
+        "celery": celery,
     }
     print(f"\nMachine: {machine}\n")
     print(table(results))
@@ -373,6 +455,15 @@ def main() -> int:
             f"{dag['task_instances']} task instances; library in one process "
             f"{dag['library_sequential_seconds']:.0f}s; ratio {dag['ratio']:.2f}x. "
             f"Task seconds: {dag['task_seconds']}"
+        )
+    if celery:
+        one, two = celery["workers_1"], celery["workers_2"]
+        print(
+            f"\nCeleryExecutor, N = {celery['n']:,} ({celery['chunk_size']} per chunk, "
+            f"2 task slots per worker): 1 worker {one['seconds']:.0f}s "
+            f"({one['articles_per_s']:.0f} art/s), 2 workers {two['seconds']:.0f}s "
+            f"({two['articles_per_s']:.0f} art/s, chunks on {', '.join(two['process_hosts'])}); "
+            f"speed-up {celery['speedup']:.2f}x"
         )
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))

@@ -34,7 +34,7 @@ from typing import Any
 
 from paywall import devstack
 from paywall.config import Settings
-from paywall.servers import S3Server, free_port
+from paywall.servers import S3Server, free_port, stop_process_group
 
 NODE_NAME_ENV = "PAYWALL_NODE_NAME"
 
@@ -341,6 +341,12 @@ class Cluster:
             "--skip-serve-logs",  # logs are read from S3; no log server on 0.0.0.0
         ]  # fmt: skip
         self._background(name, cmd, self.worker_env(name), cwd=folder)
+
+    def stop_worker(self, name: str) -> None:
+        """Stop a worker gracefully (Celery finishes its running tasks first)."""
+        pid_file = devstack.pid_dir(self.root) / f"{name}.pid"
+        stop_process_group(int(pid_file.read_text()), grace=60)
+        pid_file.unlink()
 
     def kill_worker(self, name: str) -> None:
         """SIGKILL a worker and its task processes: a machine lost mid-task."""

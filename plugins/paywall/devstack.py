@@ -14,7 +14,9 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +227,30 @@ class ApiClient:
 
     def unpause(self, dag_id: str) -> None:
         self.patch(f"/api/v2/dags/{dag_id}?update_mask=is_paused", {"is_paused": False})
+
+    def trigger(self, dag_id: str, body: dict[str, Any]) -> str:
+        """POST a DAG run (``logical_date``, ``conf``, optional data interval); its run id."""
+        return self.post(f"/api/v2/dags/{dag_id}/dagRuns", {"conf": {}} | body)["dag_run_id"]
+
+    def wait_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        timeout: float = 600.0,
+        on_poll: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Poll until the run ends; return it and its task instances (``on_poll`` sees them
+        on every poll, e.g. to inject a fault once a task runs)."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}"
+        deadline = time.monotonic() + timeout
+        while True:
+            tis = self.get(f"{path}/taskInstances?limit=1000")["task_instances"]
+            if on_poll is not None:
+                on_poll(tis)
+            run = self.get(path)
+            if run["state"] in ("success", "failed") or time.monotonic() > deadline:
+                return run, self.get(f"{path}/taskInstances?limit=1000")["task_instances"]
+            time.sleep(1)
 
 
 def admin_password(home: Path, timeout: float = 60.0) -> str:

@@ -127,27 +127,13 @@ def deployment(e2e_s3: S3Server) -> Iterator[Deployment]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _run(d: Deployment, logical: str, on_running=None, timeout: float = 480) -> list[dict]:
+def _run(d: Deployment, logical: str, on_poll=None) -> list[dict]:
     """Trigger a run for the interval ending at ``logical``; wait; return its task instances."""
     dag_id = d.settings.pipeline.name
-    run = d.api.post(
-        f"/api/v2/dags/{dag_id}/dagRuns",
-        {"logical_date": logical.replace("+00:00", "Z"), "conf": {}},
-    )
-    run_path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run['dag_run_id'])}"
-    deadline = time.monotonic() + timeout
-    state = "queued"
-    while time.monotonic() < deadline:
-        tis = d.api.get(f"{run_path}/taskInstances?limit=200")["task_instances"]
-        if on_running is not None:
-            on_running(tis)
-        state = d.api.get(run_path)["state"]
-        if state in ("success", "failed"):
-            break
-        time.sleep(1)
-    tis = d.api.get(f"{run_path}/taskInstances?limit=200")["task_instances"]
+    run_id = d.api.trigger(dag_id, {"logical_date": logical.replace("+00:00", "Z")})
+    run, tis = d.api.wait_run(dag_id, run_id, timeout=480, on_poll=on_poll)
     summary = sorted((t["task_id"], t["map_index"], t["state"], t["hostname"]) for t in tis)
-    assert state == "success", (state, summary)
+    assert run["state"] == "success", (run["state"], summary)
     return tis
 
 
@@ -290,7 +276,7 @@ def test_a_worker_killed_mid_run_costs_a_retry_not_the_run(
             killed.append(str(running[0]["map_index"]))
 
     try:
-        tis = _run(d, logical, on_running=kill_worker_1_once_it_runs_a_chunk)
+        tis = _run(d, logical, on_poll=kill_worker_1_once_it_runs_a_chunk)
     finally:
         d.cluster.start_worker("worker-1")
     assert killed, "worker-1 never ran a chunk before the run ended"
