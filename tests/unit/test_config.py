@@ -63,3 +63,19 @@ def test_bad_configs_name_file_and_key(tmp_path: Path, yaml_text: str, expected:
 def test_unreadable_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read the config file"):
         load_settings(tmp_path / "missing.yaml")
+
+
+def test_the_shipped_config_documents_every_key_of_the_sections_it_shows() -> None:
+    """config/pipeline.yaml is the commented reference: a new setting must appear in it."""
+    import yaml
+
+    from paywall.config import Settings
+
+    shipped = yaml.safe_load((REPO / "config" / "pipeline.yaml").read_text())
+    for section, value in shipped.items():
+        if section == "sources":
+            continue
+        model = Settings.model_fields[section].annotation
+        missing = set(model.model_fields) - set(value)
+        assert not missing, f"{section}: {sorted(missing)} not in config/pipeline.yaml"
+    assert load_settings(REPO / "config" / "pipeline.yaml").pipeline.pool is None
