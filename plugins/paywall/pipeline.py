@@ -7,6 +7,7 @@ lives in object storage, so any step can run on any worker.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -286,6 +287,13 @@ def process_article(
     return outcome
 
 
+def _md5s(bodies: dict[str, bytes]) -> dict[str, str]:
+    """Each object's MD5: the ETag S3 reports for a plain PUT, so verify can audit by LIST."""
+    return {
+        key: hashlib.md5(body, usedforsecurity=False).hexdigest() for key, body in bodies.items()
+    }
+
+
 def _store_published(
     ctx: Context,
     ref: ArticleRef,
@@ -320,6 +328,7 @@ def _store_published(
         meta = meta_for(revision + 1)
         revision += 1
         shas[meta_key] = sha256_hex(meta)
+    bodies = paid | free | {meta_key: meta}
     record = _manifest_record(
         ref,
         status=outputs.record.status,
@@ -333,6 +342,7 @@ def _store_published(
             "paid": outputs.record.sha256["paid"],
             "objects": shas,
         },
+        md5=_md5s(bodies),
         revision=revision,
         origin=raw.origin,
     )
@@ -382,6 +392,7 @@ def _store_quarantined(
         reason=outputs.record.reason,
         keys={"quarantine": [input_key, reason_key]},
         sha256={"original": sha256_hex(raw.data), "objects": shas},
+        md5=_md5s({input_key: raw.data, reason_key: reason_doc}),
         origin=raw.origin,
     )
     old = ((previous or {}).get("sha256") or {}).get("objects") or {}

@@ -187,10 +187,14 @@ class ObjectStore:
         except Exception as exc:
             raise self._fail("GET", bucket, key, exc) from exc
 
-    def list(self, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+    def list(self, bucket: str, prefix: str, start_after: str = "") -> Iterator[dict[str, Any]]:
+        """Objects under prefix in key order (after ``start_after``, when given)."""
         paginator = self.client.get_paginator("list_objects_v2")
+        args = {"Bucket": bucket, "Prefix": prefix} | (
+            {"StartAfter": start_after} if start_after else {}
+        )
         try:
-            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for page in paginator.paginate(**args):
                 yield from page.get("Contents", [])
         except Exception as exc:
             raise self._fail("LIST", bucket, prefix, exc) from exc

@@ -65,7 +65,11 @@ def _marker_free(key: str, body: bytes, markers: Markers) -> str | None:
 
 
 def verify_run(ctx: Context, manifest_key: str) -> Report:
-    """Check every object a committed manifest names; return a report of every problem."""
+    """Check every object a committed manifest names; return a report of every problem.
+
+    Presence and integrity of every object come from listings (ETag = the MD5 recorded in
+    the manifest); public (free) objects are also read back, hashed and scanned for markers.
+    """
     layout, store, settings = ctx.layout, ctx.store, ctx.settings
     report = Report(manifest_key)
     manifest = store.get(layout.public_bucket, manifest_key)
@@ -79,42 +83,52 @@ def verify_run(ctx: Context, manifest_key: str) -> Report:
     elif json.loads(marker).get("manifest_sha256") != sha256_hex(manifest):
         report.problems.append(f"commit marker {marker_key} does not match the manifest")
 
-    checks: list[tuple[str, str, str, bool]] = []  # bucket, key, sha, is_free
+    expected: list[_Expected] = []
     private_keys: list[tuple[str, str]] = []
     for line in manifest.splitlines():
         if not line.strip():
             continue
         record = json.loads(line)
         objects = (record.get("sha256") or {}).get("objects") or {}
+        md5s = record.get("md5") or {}
         keys = record.get("keys") or {}
         free = set(keys.get("free", []))
         meta = keys.get("meta")
         for key, sha in objects.items():
             public = key in free or key == meta
             bucket = layout.public_bucket if public else layout.private_bucket
-            checks.append((bucket, key, sha, key in free))
+            expected.append(_Expected(bucket, key, sha, md5s.get(key), key in free))
             if not public:
                 private_keys.append((bucket, key))
 
     markers = settings.markers.build()
+    listed = _list_etags(store, expected)
 
-    def check(item: tuple[str, str, str, bool]) -> list[str]:
-        bucket, key, sha, is_free = item
-        body = store.get(bucket, key)
+    def check(item: _Expected) -> list[str]:
+        etag = listed.get((item.bucket, item.key))
+        if etag is None:
+            return [f"s3://{item.bucket}/{item.key} is missing"]
+        if not item.is_free and item.md5 is not None and etag == item.md5:
+            return []  # same bytes as written: the listing proves it without a read
+        # Free objects are read and scanned for markers every time (they are public);
+        # others only when the listing cannot prove their bytes (no MD5 recorded, or an
+        # ETag that is not a plain MD5, as with SSE-KMS or multipart uploads).
+        body = store.get(item.bucket, item.key)
         if body is None:
-            return [f"s3://{bucket}/{key} is missing"]
+            return [f"s3://{item.bucket}/{item.key} is missing"]
         problems = []
         # A marker in a public object is the worst finding: report it even when tampered.
-        if is_free and (problem := _marker_free(key, body, markers)):
-            problems.append(f"free object s3://{bucket}/{key} {problem}")
-        if sha256_hex(body) != sha:
+        if item.is_free and (problem := _marker_free(item.key, body, markers)):
+            problems.append(f"free object s3://{item.bucket}/{item.key} {problem}")
+        if sha256_hex(body) != item.sha256:
             problems.append(
-                f"s3://{bucket}/{key} does not match its recorded sha256 (tampered or stale)"
+                f"s3://{item.bucket}/{item.key} does not match its recorded sha256 "
+                "(tampered or stale)"
             )
         return problems
 
     with ThreadPoolExecutor(max_workers=settings.storage.max_concurrency) as pool:
-        for problems in pool.map(check, checks):
+        for problems in pool.map(check, expected):
             report.objects_checked += 1
             report.problems.extend(problems)
 
@@ -127,6 +141,33 @@ def verify_run(ctx: Context, manifest_key: str) -> Report:
             continue
         report.problems.append(f"s3://{bucket}/{key} is readable without credentials")
     return report
+
+
+@dataclass(frozen=True)
+class _Expected:
+    bucket: str
+    key: str
+    sha256: str
+    md5: str | None
+    is_free: bool
+
+
+def _list_etags(store: Any, expected: list[_Expected]) -> dict[tuple[str, str], str]:
+    """ETags of the expected objects, by LIST: one listing per folder, over the key range
+    the manifest names only (a folder may hold other intervals' objects too)."""
+    ranges: dict[tuple[str, str], list[str]] = {}
+    for item in expected:
+        folder = item.key.rsplit("/", 1)[0] + "/"
+        ranges.setdefault((item.bucket, folder), []).append(item.key)
+    found: dict[tuple[str, str], str] = {}
+    for (bucket, folder), keys in ranges.items():
+        first, last = min(keys), max(keys)
+        # StartAfter is exclusive: a proper prefix of the first key sorts just before it.
+        for obj in store.list(bucket, folder, start_after=first[:-1]):
+            if obj["Key"] > last:
+                break
+            found[(bucket, obj["Key"])] = obj["ETag"].strip('"')
+    return found
 
 
 def _first_quarantine(keys: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -181,6 +181,50 @@ def test_verify_catches_deleted_tampered_and_public_paid(ctx: Context) -> None:
     assert not report.ok
 
 
+def test_verify_reads_back_only_public_objects_when_the_listing_proves_the_rest(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = run_interval(ctx, DAY)
+    key = summary["manifest_key"]
+    pub = ctx.layout.public_bucket
+    manifest = ctx.store.get(pub, key)
+    records = [json.loads(line) for line in manifest.splitlines()]
+    free = {k for r in records for k in (r.get("keys") or {}).get("free", [])}
+    assert all(r["md5"] for r in records)
+
+    reads: list[str] = []
+    real_get = ctx.store.get
+
+    def counting_get(bucket: str, object_key: str) -> bytes | None:
+        reads.append(object_key)
+        return real_get(bucket, object_key)
+
+    monkeypatch.setattr(ctx.store, "get", counting_get)
+    report = verify_run(ctx, key)
+    assert report.ok, report.text()
+    total = sum(len(r["sha256"]["objects"]) for r in records)
+    assert report.objects_checked == total
+    read_objects = {k for k in reads if not k.startswith("runs/")}
+    assert read_objects == free  # meta, paid and quarantine objects were proven by LIST
+
+    # A manifest written before MD5s were recorded is still verified, by reading everything.
+    old = b"".join(
+        json.dumps({k: v for k, v in r.items() if k != "md5"}, ensure_ascii=False).encode() + b"\n"
+        for r in records
+    )
+    monkeypatch.setattr(ctx.store, "get", real_get)
+    ctx.store.put(pub, key, old, "jsonl")
+    marker_key = ctx.layout.marker_for(key)
+    marker = json.loads(ctx.store.get(pub, marker_key))
+    from paywall.metadata import sha256_hex
+
+    ctx.store.put_json(pub, marker_key, marker | {"manifest_sha256": sha256_hex(old)})
+    monkeypatch.setattr(ctx.store, "get", counting_get)
+    reads.clear()
+    assert verify_run(ctx, key).ok
+    assert len({k for k in reads if not k.startswith("runs/")}) == total
+
+
 def test_consumers_see_only_committed_runs(ctx: Context) -> None:
     run_interval(ctx, DAY)
     runs = list(committed_runs(ctx))
