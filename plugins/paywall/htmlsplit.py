@@ -15,12 +15,17 @@ import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
+from html.entities import html5
 
 from bs4 import BeautifulSoup, Tag
 from bs4.element import (
     NavigableString,
     RubyParenthesisString,
     RubyTextString,
+    Script,
+    Stylesheet,
+    TemplateString,
 )
 
 from paywall.segmentation import (
@@ -31,6 +36,7 @@ from paywall.segmentation import (
     count_markers,
     find_markers,
     plan_regions,
+    variants,
 )
 
 # Subtrees whose text is never shown as article text: markers inside them are not markers.
@@ -145,31 +151,31 @@ def _tokens(root: BeautifulSoup) -> list[tuple[int, object]]:
 
 
 class _Half:
-    """One output document; elements are opened lazily when content arrives."""
+    """One output document; elements are opened lazily when content arrives.
 
-    __slots__ = ("emitted", "html", "open", "text")
+    Both halves walk the same element stack (shared, owned by the caller). Lazy opening means
+    a half has always emitted the start tags of a bottom part of that stack: ``depth`` says
+    how many, so opening and closing cost an integer compare instead of per-level flags.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("depth", "html", "stack", "text")
+
+    def __init__(self, stack: list[Tag]) -> None:
         self.html: list[str] = []
         self.text: list[str] = []
-        self.open: list[Tag] = []  # document stack
-        self.emitted: list[bool] = []
+        self.stack = stack  # the document's open elements, shared by both halves
+        self.depth = 0  # how many of them (from the bottom) this half has opened
 
     def flush(self) -> None:
-        emitted = self.emitted
-        if emitted and not emitted[-1]:
-            for i, done in enumerate(emitted):
-                if not done:
-                    self.html.append(_start_tag(self.open[i]))
-                    emitted[i] = True
-
-    def start(self, tag: Tag) -> None:
-        self.open.append(tag)
-        self.emitted.append(False)
+        stack = self.stack
+        if self.depth < len(stack):
+            self.html.extend(_start_tag(tag) for tag in stack[self.depth :])
+            self.depth = len(stack)
 
     def end(self, tag: Tag) -> None:
-        self.open.pop()
-        if self.emitted.pop():
+        """Called before the caller pops ``tag`` off the shared stack."""
+        if self.depth == len(self.stack):
+            self.depth -= 1
             self.html.append(f"</{tag.name}>")
             if tag.name in BLOCKS:
                 self.text.append("\n")
@@ -181,12 +187,38 @@ class _Half:
             self.text.append(text)
 
 
+def _subtree_markup(root: Tag) -> str:
+    """Serialise an opaque element (head, script, ...) without recursion or bs4's slower
+    formatter machinery: raw text inside script/style, escaped text elsewhere."""
+    out = [_start_tag(root)]
+    stack: list[tuple[Tag, Iterator[object]]] = [(root, iter(root.contents))]
+    while stack:
+        parent, children = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            out.append(f"</{parent.name}>")
+        elif isinstance(child, Tag):
+            if child.is_empty_element:
+                out.append(_start_tag(child)[:-1] + "/>")
+            else:
+                out.append(_start_tag(child))
+                stack.append((child, iter(child.contents)))
+        elif type(child) in _VISIBLE_STRINGS or type(child) is TemplateString:
+            out.append(html.escape(child, quote=False))  # type: ignore[arg-type]
+        elif isinstance(child, Script | Stylesheet):
+            out.append(str(child))
+        else:  # comments, doctype, CDATA
+            out.append(child.output_ready())  # type: ignore[attr-defined]
+    return "".join(out)
+
+
 def _leaf_markup(node: object) -> tuple[str, str | None]:
     if isinstance(node, Tag):
         if node.name == "br":
             return "<br/>", "\n"
         if node.name in OPAQUE:
-            return node.decode(), None
+            return _subtree_markup(node), None
         if node.is_empty_element:
             return _start_tag(node)[:-1] + "/>", "\n" if node.name in BLOCKS else None
         return _start_tag(node) + f"</{node.name}>", None
@@ -194,8 +226,8 @@ def _leaf_markup(node: object) -> tuple[str, str | None]:
 
 
 def _tidy_text(parts: list[str]) -> str:
-    lines = (line.strip() for line in "".join(parts).splitlines())
-    return "\n".join(line for line in lines if line)
+    """Lines stripped, blank ones dropped (builtins only: this runs twice per page)."""
+    return "\n".join(filter(None, map(str.strip, "".join(parts).splitlines())))
 
 
 def _title_in(node: Tag) -> str | None:
@@ -225,6 +257,28 @@ def _article_root(soup: BeautifulSoup, selector: str | None) -> Tag | BeautifulS
     if not weights:
         return soup
     return max(weights.values(), key=lambda item: item[0])[1]
+
+
+@lru_cache(maxsize=64)
+def _references_to(markers: Markers) -> tuple[str, ...]:
+    """Every way a character of the markers can be written as a character reference."""
+    chars = {v for ch in markers.begin + markers.end for v in variants(ch)}
+    named = sorted({name.rstrip(";") for name, value in html5.items() if value in chars})
+    return ("&#", *(f"&{name}" for name in named))
+
+
+def _written_as_seen(document: str, markers: Markers, visible_hits: int) -> bool:
+    """True when the page's source shows exactly the markers found in its visible text.
+
+    Without a character reference that could spell a marker character, a visible marker
+    inside one text node (the caller checked that) is written literally in the source, so
+    the source has at least as many literal markers as the visible text; with exactly as
+    many, none hides in a comment, script or attribute either. Else the caller strips the
+    markup and counts (slower, and decides).
+    """
+    if count_markers(document, markers) != visible_hits:
+        return False
+    return not any(ref in document for ref in _references_to(markers))
 
 
 def visible_text(document: str) -> str:
@@ -292,7 +346,7 @@ def split_html(
         token = bisect.bisect_right(starts, hit.start) - 1
         if hit.end > starts[token] + len(pieces[token]):
             damage = damage or f"{hit.kind} marker at offset {hit.start} is split by markup"
-    if damage is None and hits:
+    if damage is None and hits and not _written_as_seen(document, markers, len(hits)):
         in_markup = count_markers(_RAW_NOISE.sub("", document), markers)
         if in_markup != len(hits):
             damage = (
@@ -317,13 +371,14 @@ def split_html(
             )
         boundaries.append((region_end, region_end + end_len, False))
 
-    free, paid = _Half(), _Half()
+    stack: list[Tag] = []
+    free, paid = _Half(stack), _Half(stack)
     current = free
     section = 0
     free_stream: list[str] = []
     paid_stream: list[str] = []
     clean = 0
-    segments: list[Segment] = []
+    segments: list[list] = []  # [kind, start, end], made Segments at the end
     b_index = 0
     text_number = 0
 
@@ -334,21 +389,31 @@ def split_html(
         nonlocal clean
         if not chunk:
             return
-        current.content(html.escape(chunk, quote=False), chunk)
-        (free_stream if current is free else paid_stream).append(chunk)
-        kind = "free" if current is free else "paid"
-        if segments and segments[-1].kind == kind and segments[-1].end == clean:
-            segments[-1] = Segment(kind, segments[-1].start, clean + len(chunk))
+        half = current
+        if half.depth < len(stack):
+            half.flush()
+        half.html.append(html.escape(chunk, quote=False))
+        half.text.append(chunk)
+        if half is free:
+            kind = "free"
+            free_stream.append(chunk)
         else:
-            segments.append(Segment(kind, clean, clean + len(chunk)))
-        clean += len(chunk)
+            kind = "paid"
+            paid_stream.append(chunk)
+        end = clean + len(chunk)
+        last = segments[-1] if segments else None
+        if last is not None and last[0] == kind and last[2] == clean:
+            last[2] = end
+        else:
+            segments.append([kind, clean, end])
+        clean = end
 
     def switch(entering: bool) -> None:
         nonlocal current, section
         if entering:
             section += 1
             free.content(cut_marker(section))
-            segments.append(Segment("paid", clean, clean))
+            segments.append(["paid", clean, clean])
             current = paid
         else:
             current = free
@@ -358,11 +423,15 @@ def split_html(
         switch(boundaries[b_index][2])
         b_index += 1
 
+    next_cut = boundaries[b_index][0] if b_index < len(boundaries) else len(visible) + 1
     for kind, node in tokens:
         if kind == TEXT:
             string: str = node  # type: ignore[assignment]
             base = starts[text_number]
             text_number += 1
+            if base + len(string) <= next_cut:  # no cut inside: the common case
+                add_text(string)
+                continue
             local = 0
             # Handle every boundary that falls inside this string.
             while b_index < len(boundaries) and boundaries[b_index][0] < base + len(string):
@@ -372,12 +441,13 @@ def split_html(
                 local = cut_to - base
                 b_index += 1
             add_text(string[local:])
-        elif kind == START:
-            free.start(node)  # type: ignore[arg-type]
-            paid.start(node)  # type: ignore[arg-type]
+            next_cut = boundaries[b_index][0] if b_index < len(boundaries) else len(visible) + 1
+        elif kind == START:  # opened lazily in each half: see _Half
+            stack.append(node)  # type: ignore[arg-type]
         elif kind == END:
             free.end(node)  # type: ignore[arg-type]
             paid.end(node)  # type: ignore[arg-type]
+            stack.pop()
         else:
             current.content(*_leaf_markup(node))
 
@@ -405,7 +475,7 @@ def split_html(
         "".join(paid.html),
         _tidy_text(free.text),
         _tidy_text(paid.text),
-        tuple(s for s in segments if s.end > s.start or s.kind == "paid"),
+        tuple(Segment(k, a, b) for k, a, b in segments if b > a or k == "paid"),
         len(hits),
         title,
         section,

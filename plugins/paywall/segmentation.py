@@ -8,6 +8,7 @@ caller quarantines the article, so not one paid character can reach a public out
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -101,14 +102,14 @@ class TextSplit:
         return self.reason is None
 
 
-def _variants(char: str) -> set[str]:
+def variants(char: str) -> set[str]:
     """A character in both cases and both widths."""
     variants = {char, char.lower(), char.upper(), _FULLWIDTH.get(char, char)}
     return variants | {_FULLWIDTH.get(v, v) for v in list(variants)}
 
 
 def _lenient_pattern(marker: str) -> str:
-    parts = ["[" + "".join(re.escape(v) for v in sorted(_variants(c))) + "]" for c in marker]
+    parts = ["[" + "".join(re.escape(v) for v in sorted(variants(c))) + "]" for c in marker]
     return _INNER_SPACE.join(parts)
 
 
@@ -121,7 +122,27 @@ def _keyword(marker: str) -> str:
 class Scanner:
     pattern: re.Pattern[str]  # the markers themselves
     damaged: re.Pattern[str] | None  # leftovers of a marker: word or punctuated edge
-    prefilter: re.Pattern[str] | None  # the first characters of those leftovers
+    # A cheap necessary condition for `damaged`: every leftover contains one of these
+    # characters, or one of these (first letter, two-letter snippet) pairs.
+    single_chars: frozenset[str] = frozenset()
+    pairs: tuple[tuple[frozenset[str], re.Pattern[str]], ...] = ()
+
+    def may_be_damaged(self, text: str) -> bool:
+        """False only when `damaged` cannot match: str.find at C speed for the first letter,
+        the snippet pattern only where that letter occurs -- far cheaper than the full
+        pattern over a long article."""
+        if self.damaged is None:
+            return False
+        if any(ch in text for ch in self.single_chars):
+            return True
+        for firsts, snippet in self.pairs:
+            for first in firsts:
+                at = text.find(first)
+                while at >= 0:
+                    if snippet.match(text, at):
+                        return True
+                    at = text.find(first, at + 1)
+        return False
 
 
 @lru_cache(maxsize=64)
@@ -152,11 +173,17 @@ def compile_scanner(markers: Markers) -> Scanner:
         damaged = re.compile(
             "|".join(_INNER_SPACE.join(_lenient_pattern(ch) for ch in f) for f in fragments)
         )
-    # Every damaged fragment starts with one of these characters (in some case or width):
-    # a text without any of them, once its valid markers are removed, needs no regex scan.
-    firsts = sorted({v for f in fragments for v in _variants(f[0])})
-    prefilter = re.compile("[" + "".join(map(re.escape, firsts)) + "]") if firsts else None
-    return Scanner(pattern, damaged, prefilter)
+    # Every damaged fragment contains one of these short snippets (its punctuation, or the
+    # first two letters of the word, in any case, width or inner spacing): a text without any
+    # of them, once its valid markers are removed, needs no scan by the slower full pattern.
+    snippets = {next((ch for ch in f if not ch.isalnum()), f[:2]) for f in fragments}
+    singles = frozenset(v for s in snippets if len(s) == 1 for v in variants(s))
+    pairs = tuple(
+        (frozenset(variants(s[0])), re.compile(_lenient_pattern(s)))
+        for s in sorted(snippets)
+        if len(s) > 1
+    )
+    return Scanner(pattern, damaged, singles, pairs)
 
 
 def find_markers(text: str, markers: Markers) -> tuple[list[MarkerHit], str | None]:
@@ -168,30 +195,43 @@ def find_markers(text: str, markers: Markers) -> tuple[list[MarkerHit], str | No
             MarkerHit("begin" if m.lastgroup == "begin" else "end", m.start(), m.end())
             for m in pattern.finditer(text)
         ]
-        remainder = text
-    else:  # strict markers: str.find runs at C speed, far faster than a regex alternation
-        found = _find_all(text, markers.begin, "begin") + _find_all(text, markers.end, "end")
-        hits = []
-        for hit in sorted(found, key=lambda h: h.start):
-            if not hits or hit.start >= hits[-1].end:  # leftmost wins, as in a regex scan
-                hits.append(hit)
-        remainder = "\x00".join(
-            text[a:b]
-            for a, b in zip(
-                [0, *(h.end for h in hits)], [*(h.start for h in hits), len(text)], strict=True
-            )
-        )
-    if damaged is not None and (scanner.prefilter is None or scanner.prefilter.search(remainder)):
-        # One pass over the whole text; matches inside a valid marker are the marker itself.
-        ends = [hit.end for hit in hits]
-        position = 0
-        while bad := damaged.search(text, position):
-            index = bisect.bisect_right(ends, bad.start())
-            if index < len(hits) and hits[index].start < bad.end():
-                position = bad.start() + 1  # it uses a valid marker's characters: look on
-                continue
-            return hits, f"damaged marker {bad.group()!r} at {where(text, bad.start())}"
-    return hits, None
+        if scanner.may_be_damaged(text):
+            # One pass; a match that uses a valid marker's characters is that marker.
+            ends = [hit.end for hit in hits]
+            position = 0
+            while bad := damaged.search(text, position):
+                index = bisect.bisect_right(ends, bad.start())
+                if index < len(hits) and hits[index].start < bad.end():
+                    position = bad.start() + 1
+                    continue
+                return hits, f"damaged marker {bad.group()!r} at {where(text, bad.start())}"
+        return hits, None
+
+    # Strict markers: str.find runs at C speed, far faster than a regex alternation.
+    found = _find_all(text, markers.begin, "begin") + _find_all(text, markers.end, "end")
+    hits = []
+    for hit in sorted(found, key=lambda h: h.start):
+        if not hits or hit.start >= hits[-1].end:  # leftmost wins, as in a regex scan
+            hits.append(hit)
+    if damaged is None:
+        return hits, None
+    # Scan what lies between the valid markers, each piece on its own (a NUL keeps a
+    # fragment from being formed across a removed marker): one regex pass, no re-scans.
+    piece_starts = [0, *(h.end for h in hits)]
+    pieces = [
+        text[a:b] for a, b in zip(piece_starts, [*(h.start for h in hits), len(text)], strict=True)
+    ]
+    remainder = "\x00".join(pieces)
+    if not scanner.may_be_damaged(remainder):
+        return hits, None
+    bad = damaged.search(remainder)
+    if bad is None:
+        return hits, None
+    # Map the remainder offset back into the text (each piece is followed by one NUL).
+    in_remainder = list(itertools.accumulate((len(p) + 1 for p in pieces), initial=0))
+    piece = bisect.bisect_right(in_remainder, bad.start()) - 1
+    at = piece_starts[piece] + bad.start() - in_remainder[piece]
+    return hits, f"damaged marker {bad.group()!r} at {where(text, at)}"
 
 
 def _find_all(text: str, marker: str, kind: str) -> list[MarkerHit]:

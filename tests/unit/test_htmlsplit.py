@@ -53,6 +53,11 @@ def test_region_across_elements_keeps_structure_on_both_sides() -> None:
         (f"<p>a &#35;&#35;paidbegin&#35;&#35; b {E}</p>", Status.BROKEN_MARKER),  # escaped
         ("<p>a &#x23;&#x23;paidbegin&#x23;&#x23; b</p>", Status.BROKEN_MARKER),
         (f"<p>a ##paid<b>begin</b>## b {E}</p>", Status.BROKEN_MARKER),  # cut by a tag
+        # Escaped, with literal markers in a comment making the source's count come out
+        # equal: the fast literal count must not be fooled.
+        (f"<p>&#35;&#35;paidbegin&#35;&#35;x{E}</p><!-- {B} -->", Status.BROKEN_MARKER),
+        (f"<p>&num;&num;paidbegin&num;&num;x{E}</p><!-- {B} -->", Status.BROKEN_MARKER),
+        (f"<noscript>{B}</noscript><p>a {B} b {E}</p>", Status.BROKEN_MARKER),  # hidden one
         (f"<p>a {E} b</p>", Status.UNMATCHED_END),
         (f"<p>a {B} b {B} c {E}</p>", Status.NESTED_BEGIN),
         (f"<p>a {B} b</p>", Status.UNCLOSED),
@@ -166,3 +171,18 @@ def test_extracted_article_keeps_the_page_title_and_drops_the_chrome() -> None:
     result = split_html(page, extract=True)
     assert result.title == "页面标题"
     assert result.free_text == "免费" and "导航" not in result.free_html
+
+
+def test_opaque_elements_are_copied_as_bs4_would_write_them() -> None:
+    from bs4 import BeautifulSoup
+
+    from paywall.htmlsplit import _subtree_markup
+
+    head = (
+        '<head><meta charset="utf-8"><title>A &amp; B</title><script>if (a < b && c) {}'
+        "</script><style>p>a{}</style><!-- note --></head>"
+    )
+    soup = BeautifulSoup(f"<html>{head}<body><textarea>x &lt; y</textarea></body></html>", "lxml")
+    for name in ("head", "textarea"):
+        element = soup.find(name)
+        assert _subtree_markup(element) == element.decode()

@@ -84,6 +84,10 @@ def test_no_markers_policies() -> None:
 
 def test_reasons_name_the_offset() -> None:
     assert "offset 1 (line 1)" in (split_text(f"a{E}").reason or "")
+    # A damaged marker after valid ones is located in the original text.
+    damaged = split_text(f"ab{B}cd{E}\nef##paid x").reason or ""
+    assert "'#paid' at offset 32 (line 2)" in damaged
+    assert "'ＰＡＩＤ" in (split_text(f"{B}x{E}ＰＡＩＤend").reason or "")
     nested = split_text(f"a\nb{B}{B}{E}").reason or ""
     assert "offset 16 (line 2) inside the region opened at offset 3 (line 2)" in nested
 
