@@ -26,12 +26,14 @@ def up(args: argparse.Namespace) -> int:
     config = Path(args.config or DEFAULT_CONFIG).resolve()
     settings = load_settings(config)
     server = devstack.persistent_server(ROOT)
-    if server.backend != "external" and not (devstack.pid_dir(ROOT) / "s3.pid").exists():
+    if devstack.recorded_alive(ROOT, "api-server"):
+        print("[cluster] already running (UI on http://127.0.0.1:8081); "
+              "`make cluster-down` first to restart it")  # fmt: skip
+        return 0
+    cluster.stop_everything(ROOT)  # leftovers of a deployment that died: start clean
+    if server.backend != "external":
         cmd, env = server.command()
         devstack.start_background("s3", cmd, env, ROOT)
-    elif server.backend != "external":
-        print("[cluster] S3 server already running; `make cluster-down` to restart it")
-        return 1
     server.wait_ready(60)
     for change in init_buckets(make_client(server.endpoint), settings.storage):
         print(f"[cluster] {change}")

@@ -8,14 +8,14 @@ from enum import StrEnum
 from typing import Any
 
 from paywall.decoding import DecodeError, charset_from_content_type, decode
-from paywall.htmlsplit import split_html
+from paywall.htmlsplit import split_html, visible_text
 from paywall.metadata import (
     ArticleRecord,
     news_article_json_ld,
     sha256_hex,
     text_stats,
 )
-from paywall.segmentation import Markers, NoMarkersPolicy, Status, split_text
+from paywall.segmentation import Markers, NoMarkersPolicy, Status, find_markers, split_text
 
 _HTML_SNIFF = re.compile(rb"^\s*(<!doctype html|<html|<head|<body|<article|<div|<p[\s>])", re.I)
 _TITLE_LIMIT = 300
@@ -93,6 +93,17 @@ def _text_title(free: str, first_is_free: bool) -> str | None:
         if line.strip():
             return line.strip()[:_TITLE_LIMIT]
     return None
+
+
+def marker_problem(ext: str, text: str, markers: Markers) -> str | None:
+    """Why a public text may not be published: a marker (in any case, width or spacing) or
+    a marker fragment in what a reader would see; None when it is clean."""
+    if ext in ("html", "htm"):
+        text = visible_text(text)  # marker-like strings in scripts or attributes are inert
+    hits, damage = find_markers(text, Markers(markers.begin, markers.end, lenient=True))
+    if hits:
+        return f"contains a {hits[0].kind} marker at offset {hits[0].start}"
+    return f"contains a {damage}" if damage else None
 
 
 def split_article(article: RawArticle, options: SplitOptions) -> Outputs:
@@ -189,6 +200,22 @@ def split_article(article: RawArticle, options: SplitOptions) -> Outputs:
             sha256={"original": original_sha, "free": None, "paid": None},
         )
         return Outputs(record, {}, {})
+
+    # The last gate before anything is public: each free output, as it will be stored, must
+    # hold no marker and no marker fragment. A splitter bug then quarantines, never leaks;
+    # `verify` relies on this scan (it proves stored bytes are the scanned ones by MD5).
+    for ext, body in free_files.items():
+        if problem := marker_problem(ext, body, markers):
+            record = ArticleRecord(
+                **base,
+                **common,
+                status=Status.BROKEN_MARKER.value,
+                title=None,
+                reason=f"the free {ext} output {problem}: refused before publication",
+                markers=marker_info,
+                sha256={"original": original_sha, "free": None, "paid": None},
+            )
+            return Outputs(record, {}, {})
 
     free_bytes = {ext: body.encode("utf-8") for ext, body in free_files.items()}
     paid_bytes = {ext: body.encode("utf-8") for ext, body in paid_files.items()}

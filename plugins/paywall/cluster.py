@@ -376,14 +376,7 @@ class Cluster:
             api.patch(f"/api/v2/pools/{pool}", body)
 
     def _alive(self, name: str) -> bool:
-        pid_file = devstack.pid_dir(self.root) / f"{name}.pid"
-        if not pid_file.exists():
-            return False
-        try:
-            os.kill(int(pid_file.read_text()), 0)
-        except (ProcessLookupError, ValueError):
-            return False
-        return True
+        return devstack.recorded_alive(self.root, name)
 
     def _background(
         self, name: str, cmd: list[str], env: dict[str, str], cwd: Path | None = None

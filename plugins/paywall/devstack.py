@@ -143,6 +143,16 @@ def start_background(
     return proc.pid
 
 
+def recorded_alive(state: Path, name: str) -> bool:
+    """Whether the process recorded as ``name`` under ``state/pids`` is still running."""
+    pid_file = pid_dir(state) / f"{name}.pid"
+    try:
+        os.kill(int(pid_file.read_text()), 0)
+    except (FileNotFoundError, ProcessLookupError, ValueError):
+        return False
+    return True
+
+
 def stop_recorded(state: Path = STATE) -> list[str]:
     stopped = []
     for pid_file in sorted(pid_dir(state).glob("*.pid")):

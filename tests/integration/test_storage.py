@@ -181,7 +181,7 @@ def test_verify_catches_deleted_tampered_and_public_paid(ctx: Context) -> None:
     assert not report.ok
 
 
-def test_verify_reads_back_only_public_objects_when_the_listing_proves_the_rest(
+def test_verify_proves_objects_by_listing_and_spot_checks_free_ones(
     ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     summary = run_interval(ctx, DAY)
@@ -200,12 +200,15 @@ def test_verify_reads_back_only_public_objects_when_the_listing_proves_the_rest(
         return real_get(bucket, object_key)
 
     monkeypatch.setattr(ctx.store, "get", counting_get)
-    report = verify_run(ctx, key)
+    report = verify_run(ctx, key, spot_checks=0)
     assert report.ok, report.text()
     total = sum(len(r["sha256"]["objects"]) for r in records)
     assert report.objects_checked == total
-    read_objects = {k for k in reads if not k.startswith("runs/")}
-    assert read_objects == free  # meta, paid and quarantine objects were proven by LIST
+    assert {k for k in reads if not k.startswith("runs/")} == set()  # all proven by LIST
+    reads.clear()
+    assert verify_run(ctx, key, spot_checks=2).ok
+    spot = {k for k in reads if not k.startswith("runs/")}
+    assert len(spot) == 2 and spot <= free  # spot checks read free objects only
 
     # A manifest written before MD5s were recorded is still verified, by reading everything.
     old = b"".join(

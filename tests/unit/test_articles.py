@@ -89,3 +89,41 @@ def test_object_keys_are_safe_and_bounded() -> None:
     assert key_for("新闻/稿件 1.html") == "%E6%96%B0%E9%97%BB/%E7%A8%BF%E4%BB%B6%201"
     long = key_for("/".join(["x" * 240] * 6) + ".txt")
     assert len(long) == 600 and long != key_for("/".join(["x" * 240] * 5) + "/y.txt")
+
+
+@pytest.mark.parametrize("fmt", ["txt", "html"])
+def test_a_splitter_bug_that_would_leak_a_marker_quarantines_instead(
+    fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last gate scans each free output as stored: simulate a splitter that leaks."""
+    from paywall import articles
+    from paywall.htmlsplit import split_html
+
+    if fmt == "txt":
+        real = articles.split_text
+
+        def leaky(*args, **kwargs):
+            result = real(*args, **kwargs)
+            return type(result)(**{**_fields(result), "free": result.free + " ##PaidEnd##"})
+
+        monkeypatch.setattr(articles, "split_text", leaky)
+        data = "免费\n##paidbegin##付费##paidend##\n".encode()
+    else:
+
+        def leaky(*args, **kwargs):
+            result = split_html(*args, **kwargs)
+            html = result.free_html.replace("</p>", "<b>##paid</b>begin##</p>", 1)
+            return type(result)(**{**_fields(result), "free_html": html})
+
+        monkeypatch.setattr(articles, "split_html", leaky)
+        data = "<p>免费</p><p>##paidbegin##付费##paidend##</p>".encode()
+    out = split_article(RawArticle("s", f"a.{fmt}", data), SplitOptions())
+    assert out.record.status == "broken_marker"
+    assert f"the free {fmt} output contains" in (out.record.reason or "")
+    assert out.free == {} and out.paid == {}
+
+
+def _fields(result: object) -> dict:
+    import dataclasses
+
+    return {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
