@@ -110,10 +110,11 @@ def verify_run(ctx: Context, manifest_key: str, spot_checks: int = SPOT_CHECKS) 
             return [f"s3://{item.bucket}/{item.key} is missing"]
         problems = []
         # A marker in a public object is the worst finding: report it even when tampered.
-        ext = item.key.rsplit(".", 1)[-1]
-        text = body.decode("utf-8", errors="replace")
-        if item.is_free and (problem := marker_problem(ext, text, markers)):
-            problems.append(f"free object s3://{item.bucket}/{item.key} {problem}")
+        if item.is_free:
+            ext = item.key.rsplit(".", 1)[-1]
+            text = body.decode("utf-8", errors="replace")
+            if problem := marker_problem(ext, text, markers):
+                problems.append(f"free object s3://{item.bucket}/{item.key} {problem}")
         if sha256_hex(body) != item.sha256:
             problems.append(
                 f"s3://{item.bucket}/{item.key} does not match its recorded sha256 "
