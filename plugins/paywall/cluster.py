@@ -18,12 +18,10 @@ Layout under the cluster root (``.state/cluster`` by default, ignored by git)::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -34,7 +32,7 @@ from typing import Any
 
 from paywall import devstack
 from paywall.config import Settings
-from paywall.servers import S3Server, free_port, stop_process_group
+from paywall.servers import S3Server, free_port
 
 NODE_NAME_ENV = "PAYWALL_NODE_NAME"
 
@@ -344,17 +342,11 @@ class Cluster:
 
     def stop_worker(self, name: str) -> None:
         """Stop a worker gracefully (Celery finishes its running tasks first)."""
-        pid_file = devstack.pid_dir(self.root) / f"{name}.pid"
-        stop_process_group(int(pid_file.read_text()), grace=60)
-        pid_file.unlink()
+        devstack.stop_one(self.root, name, grace=60)
 
     def kill_worker(self, name: str) -> None:
         """SIGKILL a worker and its task processes: a machine lost mid-task."""
-        pid_file = devstack.pid_dir(self.root) / f"{name}.pid"
-        pid = int(pid_file.read_text())
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-        pid_file.unlink()
+        devstack.stop_one(self.root, name, kill=True)
 
     def stop(self) -> list[str]:
         return stop_everything(self.root)

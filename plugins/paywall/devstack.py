@@ -7,9 +7,11 @@ ever stopped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -153,12 +155,27 @@ def recorded_alive(state: Path, name: str) -> bool:
     return True
 
 
+def stop_one(state: Path, name: str, grace: float = 20.0, *, kill: bool = False) -> int:
+    """Stop the process group recorded as ``name`` and forget it; its pid.
+
+    SIGTERM, then SIGKILL after ``grace`` seconds; ``kill`` sends SIGKILL at once (a machine
+    lost, not a shutdown).
+    """
+    pid_file = pid_dir(state) / f"{name}.pid"
+    pid = int(pid_file.read_text().strip())
+    if kill:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    else:
+        stop_process_group(pid, grace=grace)
+    pid_file.unlink()
+    return pid
+
+
 def stop_recorded(state: Path = STATE) -> list[str]:
     stopped = []
     for pid_file in sorted(pid_dir(state).glob("*.pid")):
-        pid = int(pid_file.read_text().strip())
-        stop_process_group(pid, grace=20)
-        pid_file.unlink()
+        pid = stop_one(state, pid_file.stem)
         stopped.append(f"{pid_file.stem} (pid {pid})")
     return stopped
 
