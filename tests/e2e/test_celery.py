@@ -117,7 +117,12 @@ def deployment(e2e_s3: S3Server) -> Iterator[Deployment]:
         },
     )  # fmt: skip
     try:
-        api = cluster.start()
+        try:
+            api = cluster.start()
+        except Exception as exc:  # the folder is removed below: keep what the logs said
+            logs = sorted((tmp / "cluster").rglob("*.log"))
+            tails = "\n".join(f"== {p.name}\n{p.read_text(errors='replace')[-1500:]}" for p in logs)
+            raise AssertionError(f"the deployment did not start: {exc}\n{tails}") from exc
         api.unpause(settings.pipeline.name)
         yield Deployment(
             cluster, api, settings, ObjectStore(client, settings.storage), e2e_s3, inbox, tmp
