@@ -34,6 +34,14 @@ class Status(StrEnum):
     BINARY = "binary"
     INVALID_HTML = "invalid_html"
     FETCH_FAILED = "fetch_failed"
+    # The last gate found a run of the paid text in a public output.
+    PAID_TEXT_IN_FREE = "paid_text_in_free"
+    # A marker sits in content a browser never renders (iframe/noembed fallback, ...).
+    HIDDEN_MARKER = "hidden_marker"
+    # Nesting deeper than the documented limit.
+    TOO_DEEP = "too_deep"
+    # An unexpected error while splitting this one article (traceback in the task log).
+    INTERNAL_ERROR = "internal_error"
 
 
 class NoMarkersPolicy(StrEnum):
