@@ -243,7 +243,7 @@ def bench_dag(n: int, corpus: Path, server: Any, work: Path) -> dict[str, Any]:
     it compares with: one process, chunks one after another, as `dags test` runs tasks."""
     import sqlite3
 
-    from paywall import devstack
+    from paywall_dev import devstack
 
     tag = f"{n}-{secrets.token_hex(2)}"
     env_base = dict(os.environ) | {"AIRFLOW_CONN_PAYWALL_S3": server.connection_json()}
@@ -289,10 +289,10 @@ def bench_celery(n: int, corpus: Path, server: Any, work: Path) -> dict[str, Any
     with two (2 task slots each), both forced to do the full work. Wall time of the DAG run."""
     import shutil
 
-    from paywall.cluster import Cluster, Ports
     from paywall.config import load_settings
     from paywall.s3 import make_client
     from paywall.storage import init_buckets
+    from paywall_dev.cluster import Cluster, Ports
 
     if not shutil.which("redis-server") or not (
         shutil.which("pg_ctl") or list(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
@@ -447,7 +447,7 @@ def main() -> int:
         print(json.dumps(phase_split(Path(args.rest[0]), int(args.rest[1]))))
         return 0
 
-    from paywall.servers import S3Server
+    from paywall_dev.servers import S3Server
 
     sizes = [int(s) for s in args.sizes.split(",")] + ([100_000] if args.big else [])
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,8 @@ def paywall_catalog() -> None:
         for asset_events in events.values():
             for event in asset_events:
                 print(f"triggered by {event.asset.name}: {event.extra}")
-        return update_catalog(pipeline_context(SETTINGS))
+        ctx = pipeline_context(SETTINGS)
+        return update_catalog(ctx.store, ctx.layout)
 
     refresh()
 

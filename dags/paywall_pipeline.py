@@ -11,16 +11,14 @@ from typing import Any
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from paywall import pipeline
-from paywall.airflow_adapter import interval_from_context, manifests_asset, pipeline_context
+from paywall import airflow_adapter as adapter
 from paywall.config import load_settings
-from paywall.verify import verify_run
 
 # Reading the local YAML at parse time is deliberate: the schedule comes from it, and a bad
 # config then shows as an import error naming the file and the key.
 SETTINGS = load_settings()
 CFG = SETTINGS.pipeline
-MANIFESTS = manifests_asset(SETTINGS)
+MANIFESTS = adapter.manifests_asset(SETTINGS)
 
 DOC = f"""
 # Paywall pipeline `{CFG.name}`
@@ -39,8 +37,11 @@ Every run takes the articles whose timestamp falls in its **data interval**
 | manifest + commit marker | `s3://{SETTINGS.storage.public_bucket}/runs/{CFG.name}/<interval>/` |
 
 Tasks: **plan** lists the interval's articles and cuts them into chunks → **process** (one
-mapped task per chunk) → **publish** writes the manifest, then `_COMMITTED`, and emits the
-`{MANIFESTS.name}` asset event → **verify** audits what was committed.
+mapped task per chunk) → **publish** writes the private then the public manifest, then
+`_COMMITTED`, and emits the `{MANIFESTS.name}` asset event → **verify** audits what was
+committed (a finding fails it for good; an inconclusive privacy probe is retried) →
+**notify** sends the committed records to the webhook, when one is configured (its failure
+is its own: the commit, the asset event and verify are not affected).
 
 Ambiguous articles (missing, broken, reversed or nested markers) are quarantined, never
 published; they do not fail the run. The run fails only when the share of articles that could
@@ -111,19 +112,11 @@ default_args = {
 def paywall_pipeline() -> None:
     @task(multiple_outputs=False)
     def plan(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
-        params = params or {}
-        return pipeline.plan_run(
-            pipeline_context(SETTINGS),
-            interval_from_context(context, SETTINGS),
-            sources=params.get("sources") or None,
-            article_ids=params.get("article_ids") or None,
-            limit=params.get("limit"),
-            dry_run=bool(params.get("dry_run")),
-        )
+        return adapter.plan_task(SETTINGS, params or {}, context)
 
     @task(multiple_outputs=False)
     def chunks(plan: dict[str, Any]) -> list[dict[str, Any]]:
-        return pipeline.chunk_jobs(plan)
+        return adapter.chunk_jobs(plan)
 
     @task(
         multiple_outputs=False,
@@ -131,41 +124,34 @@ def paywall_pipeline() -> None:
         pool=CFG.pool or "default_pool",
     )
     def process(job: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
-        params = params or {}
-        result = pipeline.process_chunk(
-            pipeline_context(SETTINGS),
-            job,
-            force=bool(params.get("force")),
-            dry_run=bool(params.get("dry_run")),
-        )
-        result.pop("_records", None)  # XComs carry counts, never records
-        return result
+        return adapter.process_task(SETTINGS, job, params or {})
 
     @task(multiple_outputs=False, outlets=[MANIFESTS])
-    def publish(plan: dict[str, Any], chunks: list[dict[str, Any]], **context: Any) -> dict:
-        summary = pipeline.publish_run(pipeline_context(SETTINGS), plan, list(chunks))
-        if summary["dry_run"]:
-            raise AirflowSkipException(f"dry run, nothing committed: {summary['statuses']}")
-        context["outlet_events"][MANIFESTS].extra = {
-            "interval": summary["interval"],
-            "manifest_key": summary["manifest_key"],
-            "articles": summary["articles"],
-            "published": summary["published"],
-            "quarantined": summary["quarantined"],
-            "failed": summary["failed"],
-            "changed": summary["changed"],
-        }
-        return summary
+    def publish(
+        plan: dict[str, Any], chunks: list[dict[str, Any]], **context: Any
+    ) -> dict[str, Any]:
+        summary = adapter.publish_task(SETTINGS, plan, list(chunks))
+        if summary.dry_run:
+            raise AirflowSkipException(
+                f"dry run, nothing committed: {dict(summary.counts.outcomes)}"
+            )
+        context["outlet_events"][MANIFESTS].extra = summary.asset_extra()
+        return summary.to_json()
 
     @task(multiple_outputs=False)
     def verify(summary: dict[str, Any]) -> dict[str, Any]:
-        report = verify_run(pipeline_context(SETTINGS), summary["manifest_key"])
-        report.raise_for_problems()
-        return report.counts()
+        return adapter.verify_task(SETTINGS, summary)
+
+    @task(multiple_outputs=False)
+    def notify(summary: dict[str, Any]) -> dict[str, Any]:
+        if not SETTINGS.webhook.url:
+            raise AirflowSkipException("no webhook configured")
+        return adapter.notify_task(SETTINGS, summary)
 
     planned = plan()
     results = process.expand(job=chunks(planned))
-    verify(publish(planned, results))
+    summary = publish(planned, results)
+    verify(summary) >> notify(summary)
 
 
 paywall_pipeline()

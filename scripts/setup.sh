@@ -19,5 +19,5 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 echo "[setup] installing the locked environment into .venv"
 VIRTUAL_ENV=.venv uv pip sync --quiet requirements.lock
-VIRTUAL_ENV=.venv uv pip install --quiet --no-deps -e .
+VIRTUAL_ENV=.venv uv pip install --quiet --no-deps -e . -e devtools
 echo "$want" > "$stamp"

@@ -14,10 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-from paywall import devstack
 from paywall.config import load_settings
 from paywall.s3 import make_client
 from paywall.storage import init_buckets
+from paywall_dev import devstack
 
 # The bundled samples live under samples/articles/2026/11/20/. `airflow dags test` with a
 # date runs the interval that *ends* then, so 2026-11-21 covers [2026-11-20, 2026-11-21).

@@ -12,10 +12,11 @@ import pytest
 import yaml
 
 from paywall.config import Settings, load_settings
+from paywall.memstore import MemoryStore
 from paywall.pipeline import Context
 from paywall.s3 import make_client
-from paywall.servers import S3Server, available_backends
-from paywall.storage import ObjectStore, init_buckets
+from paywall.storage import S3Store, init_buckets
+from paywall_dev.servers import S3Server, available_backends
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples" / "articles"
@@ -80,7 +81,7 @@ def make_ctx(s3_server: S3Server, tmp_path: Path):
         settings = load_settings(config)
         client = make_client(s3_server.endpoint)
         init_buckets(client, settings.storage)
-        store = ObjectStore(client, settings.storage, s3_server.endpoint.describe())
+        store = S3Store(client, settings.storage, s3_server.endpoint)
         return Context(settings, store, lambda _conn: client)
 
     return build
@@ -94,3 +95,23 @@ def ctx(make_ctx) -> Context:
 @pytest.fixture
 def settings(tmp_path: Path) -> Iterator[Settings]:
     yield load_settings(write_config(tmp_path / "pipeline.yaml"))
+
+
+def memory_context(settings: Settings) -> Context:
+    """A Context on an in-memory store with both buckets (public reads as the policy)."""
+    storage = settings.storage
+    store = MemoryStore.with_buckets(
+        storage.public_bucket, storage.private_bucket, public=storage.public_bucket
+    )
+    return Context(settings, store, lambda _conn: None)
+
+
+@pytest.fixture
+def make_mem_ctx(tmp_path: Path):
+    """Build an in-memory pipeline Context for a config with the given overrides."""
+
+    def build(**overrides: Any) -> Context:
+        config = write_config(tmp_path / f"pipeline-{secrets.token_hex(2)}.yaml", **overrides)
+        return memory_context(load_settings(config))
+
+    return build

@@ -2,57 +2,61 @@
 
 Built only from committed manifests (see :mod:`paywall.reader`), so it never lists an article
 whose run has not been committed. Rebuilding it from the same manifests gives the same bytes.
+An article is listed while its latest record is ``live`` (it has a public side); a quarantined
+or retracted article leaves, a fetch failure (whose record carries the public side) keeps it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from paywall.pipeline import Context
+from paywall.layout import EXTENSIONS, Layout
+from paywall.model import ManifestRecord, Outcome, Role, dumps
 from paywall.reader import committed_runs
-from paywall.storage import dumps
+from paywall.store import Blob, Store
 
-PUBLISHED = ("ok", "unclosed", "no_markers")
+__all__ = ["build_catalog", "update_catalog"]
 
 
-def build_catalog(ctx: Context) -> dict[str, Any]:
+def _entry(record: ManifestRecord, manifest_key: str) -> dict[str, Any]:
+    meta = record.object(Role.META)
+    return {
+        "article_id": record.article_id,
+        "source": record.source,
+        "source_id": record.source_id,
+        "title": record.title,
+        "url": record.url,
+        "timestamp": record.timestamp,
+        "status": record.status,
+        "revision": record.revision,
+        "free": sorted(o.key for o in record.objects if o.role is Role.FREE),
+        "meta": meta.key if meta is not None else None,
+        "manifest": manifest_key,
+    }
+
+
+def build_catalog(store: Store, layout: Layout) -> dict[str, Any]:
     articles: dict[str, dict[str, Any]] = {}
     runs = 0
-    for run in committed_runs(ctx):
+    for run in committed_runs(store, layout):
         runs += 1
         for record in run.records:
-            article = record["article_id"]
-            if record["status"] in PUBLISHED:
-                articles[article] = {
-                    "article_id": article,
-                    "source": record["source"],
-                    "source_id": record["source_id"],
-                    "title": record.get("title"),
-                    "timestamp": record["timestamp"],
-                    "status": record["status"],
-                    "revision": record.get("revision"),
-                    "free": record["keys"]["free"],
-                    "meta": record["keys"]["meta"],
-                    "manifest": run.manifest_key,
-                }
-            elif record["status"] != "fetch_failed":
-                articles.pop(article, None)  # quarantined now: no longer published
+            if record.live:
+                articles[record.article_id] = _entry(record, run.manifest_key)
+            elif record.outcome is not Outcome.FAILED:
+                articles.pop(record.article_id, None)  # quarantined now: no longer published
     ordered = sorted(articles.values(), key=lambda a: (a["timestamp"], a["article_id"]))
-    return {"pipeline": ctx.layout.pipeline, "runs": runs, "articles": ordered}
+    return {"pipeline": layout.pipeline, "runs": runs, "articles": ordered}
 
 
-def catalog_key(ctx: Context) -> str:
-    return f"catalog/{ctx.layout.pipeline}/catalog.json"
-
-
-def update_catalog(ctx: Context) -> dict[str, Any]:
+def update_catalog(store: Store, layout: Layout) -> dict[str, Any]:
     """Rebuild the catalog object; write it only when it changed. Returns counts."""
-    catalog = build_catalog(ctx)
+    catalog = build_catalog(store, layout)
     body = dumps(catalog)
-    key = catalog_key(ctx)
-    changed = ctx.store.get(ctx.layout.public_bucket, key) != body
+    key = layout.catalog()
+    changed = store.get(layout.public_bucket, key) != body
     if changed:
-        ctx.store.put(ctx.layout.public_bucket, key, body, "json")
+        store.put(Blob.of(layout.public_bucket, key, body, EXTENSIONS["json"]))
     return {
         "catalog_key": key,
         "articles": len(catalog["articles"]),

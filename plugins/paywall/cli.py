@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from paywall.articles import Format, RawArticle, SplitOptions, split_article
-from paywall.config import ConfigError, Settings, load_settings
+from paywall.config import Settings, load_settings
+from paywall.errors import PaywallError
 from paywall.segmentation import Markers, NoMarkersPolicy
 
 EXIT_OK, EXIT_USAGE, EXIT_REFUSED = 0, 2, 3
@@ -83,12 +84,13 @@ def _write(path: Path, body: bytes | str) -> None:
 
 
 def cmd_storage_init(args: argparse.Namespace) -> int:
+    from paywall.s3 import endpoint_from_env, make_client
     from paywall.storage import init_buckets
 
     settings = _settings(args)
-    ctx = _context(settings)
-    changes = init_buckets(ctx.store.client, settings.storage)
-    where = ctx.store.where
+    endpoint = endpoint_from_env(settings.storage.connection_id)
+    changes = init_buckets(make_client(endpoint), settings.storage)
+    where = endpoint.describe()
     print("\n".join(f"{where}: {c}" for c in changes) or f"{where}: storage already set up")
     return EXIT_OK
 
@@ -113,16 +115,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         limit=args.limit,
         sources=args.source or None,
     )
-    print(json.dumps(summary, ensure_ascii=False, indent=2))
+    print(json.dumps(summary.to_json(), ensure_ascii=False, indent=2))
     return EXIT_OK
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from paywall.verify import verify_interval_manifests, verify_run
+    from paywall.verify import probe_of, verify_all, verify_run
 
     settings = _settings(args)
     ctx = _context(settings)
-    reports = [verify_run(ctx, args.manifest)] if args.manifest else verify_interval_manifests(ctx)
+    markers, probe = settings.markers.build(), probe_of(ctx.store)
+    if args.manifest:
+        reports = [verify_run(ctx.store, ctx.layout, args.manifest, markers=markers, probe=probe)]
+    else:
+        reports = verify_all(ctx.store, ctx.layout, markers=markers, probe=probe)
     if not reports:
         print("no committed manifests to verify")
         return EXIT_OK
@@ -136,7 +142,10 @@ def cmd_presign(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     ctx = _context(settings)
-    print(presign_paid(ctx, args.source, args.source_id, ext=args.ext, expires=args.expires))
+    url = presign_paid(
+        ctx.store, ctx.layout, args.source, args.source_id, ext=args.ext, expires=args.expires
+    )
+    print(url)
     return EXIT_OK
 
 
@@ -193,19 +202,12 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        return args.func(args)
-    except (CliError, ConfigError, ValueError) as exc:
-        print(f"paywall: error: {exc}", file=sys.stderr)
+        return int(args.func(args))
+    except (CliError, PaywallError, ValueError, KeyError) as exc:
+        # Every deliberate error names what failed and where: no traceback.
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"paywall: error: {message}", file=sys.stderr)
         return EXIT_USAGE
-    except Exception as exc:  # storage and source errors name what failed; no traceback
-        from paywall.pipeline import PipelineError
-        from paywall.sources import SourceError
-        from paywall.storage import StorageError
-
-        if isinstance(exc, StorageError | SourceError | PipelineError):
-            print(f"paywall: error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        raise
 
 
 if __name__ == "__main__":

@@ -14,15 +14,12 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from paywall.errors import ConfigError
 from paywall.segmentation import DEFAULT_BEGIN, DEFAULT_END, Markers, NoMarkersPolicy
 
 CONFIG_ENV = "PAYWALL_CONFIG"
 DEFAULT_DATE_PATTERN = r"(?P<year>\d{4})[/_-]?(?P<month>\d{2})[/_-]?(?P<day>\d{2})"
 _NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-
-
-class ConfigError(ValueError):
-    """The configuration cannot be used; the message names the file and the key."""
 
 
 class _Strict(BaseModel):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
+from bs4 import BeautifulSoup, Tag, XMLParsedAsHTMLWarning
 from lxml import etree
 
 
@@ -80,7 +80,7 @@ def parse_index(body: bytes, kind: str) -> Index:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
         soup = BeautifulSoup(body, "xml")
-    root = next((c for c in soup.children if getattr(c, "name", None)), None)
+    root = next((c for c in soup.children if isinstance(c, Tag)), None)
     if root is None:
         raise IndexParseError("malformed XML: no root element")
     name = root.name.split(":")[-1]
@@ -113,8 +113,8 @@ def parse_index(body: bytes, kind: str) -> Index:
             raise IndexParseError(f"expected an Atom <feed>, found <{root.name}>")
         entries = []
         for entry in root.find_all("entry"):
-            link = entry.find("link", attrs={"rel": "alternate"}) or entry.find("link")
-            href = link.get("href") if link is not None else None
+            anchor = entry.find("link", attrs={"rel": "alternate"}) or entry.find("link")
+            href = anchor.get("href") if isinstance(anchor, Tag) else None
             if href:
                 when = _text(entry.find("updated")) or _text(entry.find("published"))
                 entries.append(Entry(str(href), parse_date(when)))

@@ -29,18 +29,12 @@ import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from paywall.config import HttpLimits
+from paywall.errors import FetchError
+
+__all__ = ["FetchError", "Fetcher", "Response", "is_public_address", "resolve"]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _CHUNK = 64 * 1024
-
-
-class FetchFailed(RuntimeError):
-    """A URL could not be fetched; ``reason`` is short and specific ('HTTP 404', 'timeout')."""
-
-    def __init__(self, reason: str, url: str) -> None:
-        super().__init__(f"{reason} ({url})")
-        self.reason = reason
-        self.url = url
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +56,7 @@ class Response:
 def resolve(host: str, port: int) -> list[str]:
     """Resolve a host name to addresses (patched in tests to check the guard offline)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def is_public_address(address: str) -> bool:
@@ -128,15 +122,14 @@ class Fetcher:
         last_modified: str | None = None,
         accept: tuple[str, ...] | None = None,
     ) -> Response:
-        """GET a URL with retries; raise FetchFailed with a specific reason."""
+        """GET a URL with retries; raise FetchError with a specific reason."""
         deadline = time.monotonic() + self.limits.total_timeout
         attempt = 0
         while True:
             try:
                 response = self._follow(url, deadline, etag, last_modified)
-            except FetchFailed as exc:
-                retryable = exc.reason.startswith(("connection", "timeout reading"))
-                if not retryable or attempt >= self.limits.retries:
+            except FetchError as exc:
+                if not exc.retryable or attempt >= self.limits.retries:
                     raise
                 self._backoff(attempt, None, deadline, url, exc.reason)
                 attempt += 1
@@ -150,11 +143,11 @@ class Fetcher:
         if response.not_modified:
             return response
         if response.status >= 400:
-            raise FetchFailed(f"HTTP {response.status}", response.url)
+            raise FetchError(f"HTTP {response.status}", response.url)
         allowed = accept if accept is not None else self.limits.content_types
         media = response.content_type.split(";")[0].strip().lower()
         if allowed and media not in allowed:
-            raise FetchFailed(f"content type {media or 'missing'!r} is not allowed", response.url)
+            raise FetchError(f"content type {media or 'missing'!r} is not allowed", response.url)
         return response
 
     # ---------------------------------------------------------------------- internals
@@ -166,9 +159,9 @@ class Fetcher:
         if retry_after:
             delay = max(delay, _retry_after_seconds(retry_after))
             if delay > self.limits.max_retry_after:
-                raise FetchFailed(f"{why}: Retry-After {delay:.0f}s is too long", url)
+                raise FetchError(f"{why}: Retry-After {delay:.0f}s is too long", url)
         if time.monotonic() + delay >= deadline:
-            raise FetchFailed(f"{why}: no time left for a retry", url)
+            raise FetchError(f"{why}: no time left for a retry", url)
         self.sleep(delay)
 
     def _follow(
@@ -181,27 +174,29 @@ class Fetcher:
                 url = urljoin(url, location)
                 continue
             return response
-        raise FetchFailed(f"more than {self.limits.max_redirects} redirects", url)
+        raise FetchError(f"more than {self.limits.max_redirects} redirects", url)
 
     def _target(self, url: str) -> tuple[str, str, int, str]:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
-            raise FetchFailed(f"scheme {scheme or 'missing'!r} is not allowed", url)
+            raise FetchError(f"scheme {scheme or 'missing'!r} is not allowed", url)
         host = parts.hostname
         if not host:
-            raise FetchFailed("no host in URL", url)
+            raise FetchError("no host in URL", url)
         port = parts.port or (443 if scheme == "https" else 80)
         try:
             addresses = self.resolver(host, port)
         except (OSError, UnicodeError) as exc:
-            raise FetchFailed(f"connection failed: cannot resolve {host}: {exc}", url) from None
+            raise FetchError(
+                f"connection failed: cannot resolve {host}: {exc}", url, retryable=True
+            ) from None
         if not addresses:
-            raise FetchFailed(f"connection failed: {host} has no address", url)
+            raise FetchError(f"connection failed: {host} has no address", url, retryable=True)
         if not self.allow_private:
             blocked = [a for a in addresses if not is_public_address(a)]
             if blocked:
-                raise FetchFailed(
+                raise FetchError(
                     f"refused: {host} resolves to a non-public address ({blocked[0]})", url
                 )
         return scheme, host, port, addresses[0]
@@ -245,7 +240,7 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise FetchFailed(f"timeout: total deadline of {self.limits.total_timeout:.0f}s", url)
+            raise FetchError(f"timeout: total deadline of {self.limits.total_timeout:.0f}s", url)
         with self._limiter.slot(host):
             try:
                 raw = self._pool(scheme, host, port, address).urlopen(
@@ -256,11 +251,13 @@ class Fetcher:
                     ),
                 )  # fmt: skip
             except urllib3.exceptions.ReadTimeoutError:
-                raise FetchFailed("timeout reading the response", url) from None
+                raise FetchError("timeout reading the response", url, retryable=True) from None
             except (urllib3.exceptions.ConnectTimeoutError, TimeoutError):
-                raise FetchFailed("connection timed out", url) from None
+                raise FetchError("connection timed out", url, retryable=True) from None
             except (Urllib3Error, OSError) as exc:
-                raise FetchFailed(f"connection failed: {type(exc).__name__}", url) from None
+                raise FetchError(
+                    f"connection failed: {type(exc).__name__}", url, retryable=True
+                ) from None
             try:
                 body = self._read_body(raw, url, deadline)
             finally:
@@ -273,14 +270,14 @@ class Fetcher:
         declared = raw.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raw.close()
-            raise FetchFailed(f"too large: Content-Length {declared} over {limit} bytes", url)
+            raise FetchError(f"too large: Content-Length {declared} over {limit} bytes", url)
         chunks: list[bytes] = []
         size = 0
         try:
             while True:
                 if time.monotonic() > deadline:
                     raw.close()
-                    raise FetchFailed(
+                    raise FetchError(
                         f"timeout: total deadline of {self.limits.total_timeout:.0f}s", url
                     )
                 chunk = raw.read(_CHUNK)
@@ -289,12 +286,14 @@ class Fetcher:
                 size += len(chunk)
                 if size > limit:
                     raw.close()
-                    raise FetchFailed(f"too large: body over {limit} bytes", url)
+                    raise FetchError(f"too large: body over {limit} bytes", url)
                 chunks.append(chunk)
         except urllib3.exceptions.ReadTimeoutError:
-            raise FetchFailed("timeout reading the response", url) from None
+            raise FetchError("timeout reading the response", url, retryable=True) from None
         except urllib3.exceptions.ProtocolError as exc:
-            raise FetchFailed(f"connection failed: body cut short ({exc.args[0]})", url) from None
+            raise FetchError(
+                f"connection failed: body cut short ({exc.args[0]})", url, retryable=True
+            ) from None
         return b"".join(chunks)
 
 

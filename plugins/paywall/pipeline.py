@@ -1,57 +1,91 @@
 """The pipeline's three steps -- plan, process a chunk, publish -- as plain library calls.
 
-The DAG, the CLI and the benchmarks call exactly these functions. Everything a step hands to
-the next is a small JSON-able dict (references and counts, never article text), and all state
-lives in object storage, so any step can run on any worker.
+The DAG, the CLI and the benchmarks call exactly these functions. What a step hands to the
+next is one typed record from :mod:`paywall.model` (references and counts, never article
+text), and all state lives in object storage, so any step can run on any worker.
+
+**Each article's outcome is decided once**, in :func:`prepare_article`: published,
+quarantined or failed. Counts, the asset event, the catalog, verify and the reader all read
+that field; none derives it again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
-import re
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 
 from paywall import __version__
 from paywall.articles import Outputs, RawArticle, SplitOptions, article_id, split_article
 from paywall.config import Settings
+from paywall.errors import FetchError, NotModified, PipelineError, PreconditionFailed
+from paywall.layout import EXTENSIONS, LAYOUT_VERSION, Layout
 from paywall.metadata import SCHEMA_VERSION, sha256_hex
+from paywall.model import (
+    Action,
+    ArticleRef,
+    ChunkJob,
+    ChunkResult,
+    CommitMarker,
+    Counts,
+    Interval,
+    ManifestRecord,
+    ObjectRef,
+    Outcome,
+    PlanParams,
+    PlanRef,
+    PrivateHeader,
+    Role,
+    RunSummary,
+    dumps,
+)
+from paywall.reader import read_committed
 from paywall.s3 import S3Endpoint, make_client
 from paywall.segmentation import NoMarkersPolicy, Status
-from paywall.sources import ArticleRef, FetchError, Interval, Source, build_source
-from paywall.sources.base import NotModified
-from paywall.storage import Layout, ObjectStore, StorageError, dumps, key_for
-from paywall.webhook import send_records
+from paywall.sources import Source, build_source
+from paywall.storage import S3Store
+from paywall.store import Blob, Store
+
+__all__ = [
+    "Context",
+    "Prepared",
+    "apply_prepared",
+    "build_context",
+    "load_committed",
+    "plan_run",
+    "prepare_article",
+    "process_chunk",
+    "publish_run",
+    "run_interval",
+    "split_fingerprint",
+]
 
 log = logging.getLogger("paywall.pipeline")
 PROGRESS_EVERY_SECONDS = 10.0
-_ARTICLE_ID = re.compile(rb'"article_id":"([0-9a-f]{20})"')
-
-
-class PipelineError(RuntimeError):
-    """A step cannot complete; the message says which run, chunk or threshold."""
+ARTICLE_ID_META = "article-id"  # x-amz-meta-article-id on every article object
 
 
 @dataclass
 class Context:
-    """What a step needs: settings, storage, and a way to get S3 clients for sources."""
+    """What a step needs: settings, the store, the layout and the sources."""
 
     settings: Settings
-    store: ObjectStore
-    s3_client_for: Callable[[str | None], Any]
+    store: Store
+    s3_client_for: Callable[[str | None], Any] = field(repr=False)
+    layout: Layout = field(init=False)
 
-    @cached_property
-    def layout(self) -> Layout:
-        return Layout.from_settings(self.settings.storage, self.settings.pipeline.name)
+    def __post_init__(self) -> None:
+        storage = self.settings.storage
+        self.layout = Layout(
+            storage.public_bucket, storage.private_bucket, self.settings.pipeline.name
+        )
 
     def source(self, name: str) -> Source:
         return build_source(self.settings.source(name), self.s3_client_for)
@@ -64,30 +98,50 @@ def build_context(settings: Settings, endpoint_for: Callable[[str], S3Endpoint])
     """
     storage = settings.storage
     endpoint = endpoint_for(storage.connection_id)
-    client = make_client(endpoint, max_pool=max(10, storage.max_concurrency * 2))
+    store = S3Store.connect(endpoint, storage)
 
     def s3_client_for(connection_id: str | None) -> Any:
         if not connection_id or connection_id == storage.connection_id:
-            return client
+            return store.client
         return make_client(endpoint_for(connection_id))
 
-    return Context(settings, ObjectStore(client, storage, endpoint.describe()), s3_client_for)
+    return Context(settings, store, s3_client_for)
 
 
 # --------------------------------------------------------------------------------------- plan
 
 
+@dataclass(frozen=True, slots=True)
+class PlanBody:
+    """The stored plan: the interval's articles cut into chunks (private staging object)."""
+
+    interval: Interval
+    full: bool
+    chunks: tuple[tuple[ArticleRef, ...], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "interval": self.interval.to_json(),
+            "full": self.full,
+            "chunks": [[r.to_json() for r in chunk] for chunk in self.chunks],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PlanBody:
+        return cls(
+            Interval.from_json(data["interval"]),
+            bool(data["full"]),
+            tuple(tuple(ArticleRef.from_json(r) for r in chunk) for chunk in data["chunks"]),
+        )
+
+
 def _plan_body(
-    ctx: Context,
-    interval: Interval,
-    sources: list[str] | None,
-    article_ids: list[str] | None,
-    limit: int | None,
-) -> tuple[dict[str, Any], dict[str, int]]:
+    ctx: Context, interval: Interval, params: PlanParams
+) -> tuple[PlanBody, dict[str, int]]:
     """The deterministic plan: the same interval and params always give the same body."""
     settings = ctx.settings
-    names = sources or [s.name for s in settings.sources]
-    wanted = set(article_ids or ())
+    names = list(params.sources or (s.name for s in settings.sources))
+    wanted = set(params.article_ids or ())
     refs: list[ArticleRef] = []
     per_source: dict[str, int] = {}
     for name in names:
@@ -100,14 +154,14 @@ def _plan_body(
             ]
         per_source[name] = len(listed)
         refs.extend(listed)
-    if limit is not None:
-        refs = refs[:limit]
-    full = not wanted and limit is None and set(names) == {s.name for s in settings.sources}
+    if params.limit is not None:
+        refs = refs[: params.limit]
+    full = not wanted and params.limit is None and set(names) == {s.name for s in settings.sources}
     pipeline = settings.pipeline
     size = max(pipeline.chunk_size, math.ceil(len(refs) / pipeline.max_chunks))
     # An empty interval still gets one (empty) chunk, so it commits an empty manifest.
-    chunks = [[r.to_dict() for r in refs[i : i + size]] for i in range(0, len(refs), size)] or [[]]
-    return {"interval": interval.to_dict(), "full": full, "chunks": chunks}, per_source
+    chunks = tuple(tuple(refs[i : i + size]) for i in range(0, len(refs), size)) or ((),)
+    return PlanBody(interval, full, chunks), per_source
 
 
 def plan_run(
@@ -118,96 +172,88 @@ def plan_run(
     article_ids: Iterable[str] | None = None,
     limit: int | None = None,
     dry_run: bool = False,
-) -> dict[str, Any]:
+) -> PlanRef:
     """List the interval's articles per source, cut them into chunks, store the plan.
 
     Returns a small reference to the stored plan (its key and counts), safe for XCom.
     """
-    params = {
-        "sources": sorted(sources) if sources else None,
-        "article_ids": sorted(article_ids) if article_ids else None,
-        "limit": limit,
-    }
-    body, per_source = _plan_body(ctx, interval, **params)
-    plan_id = sha256_hex(dumps(body))[:16]
-    plan_key = ctx.layout.staging(interval.slug, f"plans/{plan_id}.json")
+    params = PlanParams(
+        tuple(sorted(sources)) if sources else None,
+        tuple(sorted(article_ids)) if article_ids else None,
+        limit,
+    )
+    body, per_source = _plan_body(ctx, interval, params)
+    data = dumps(body.to_json())
+    plan_id = sha256_hex(data)[:16]
+    plan_key = ctx.layout.plan(interval.slug, plan_id)
     # The key is content-addressed, so an existing plan already holds these bytes. A dry run
     # writes nothing: its chunks list the sources again instead.
-    if not dry_run and ctx.store.get(ctx.layout.private_bucket, plan_key) is None:
-        ctx.store.put_json(ctx.layout.private_bucket, plan_key, body | {"plan_id": plan_id})
-    articles = sum(len(c) for c in body["chunks"])
+    if not dry_run and ctx.store.head(ctx.layout.private_bucket, plan_key) is None:
+        ctx.store.put(Blob.of(ctx.layout.private_bucket, plan_key, data, EXTENSIONS["json"]))
+    articles = sum(len(c) for c in body.chunks)
     log.info(
         "planned %d article(s) in %d chunk(s) for %s (%s)",
         articles,
-        len(body["chunks"]),
+        len(body.chunks),
         interval.slug,
         ", ".join(f"{k}={v}" for k, v in per_source.items()) or "no sources",
     )
-    return {
-        "plan_key": plan_key,
-        "plan_id": plan_id,
-        "interval": interval.to_dict(),
-        "full": body["full"],
-        "chunks": len(body["chunks"]),
-        "articles": articles,
-        "per_source": per_source,
-        "dry_run": dry_run,
-        "params": params,
-    }
+    return PlanRef(
+        plan_key=plan_key,
+        plan_id=plan_id,
+        interval=interval,
+        full=body.full,
+        chunks=len(body.chunks),
+        articles=articles,
+        per_source=per_source,
+        dry_run=dry_run,
+        params=params,
+    )
 
 
-def chunk_jobs(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    """What the process step is mapped over: a plan reference and a chunk number each."""
-    ref = {k: plan[k] for k in ("plan_key", "plan_id", "interval", "chunks", "dry_run", "params")}
-    return [ref | {"chunk": i} for i in range(plan["chunks"])]
-
-
-def _load_plan(ctx: Context, plan: dict[str, Any]) -> dict[str, Any]:
-    if plan.get("dry_run"):
-        body, _ = _plan_body(ctx, Interval.from_dict(plan["interval"]), **plan["params"])
-        return body
-    raw = ctx.store.get(ctx.layout.private_bucket, plan["plan_key"])
+def _load_plan(ctx: Context, plan: PlanRef) -> PlanBody:
+    if plan.dry_run:
+        return _plan_body(ctx, plan.interval, plan.params)[0]
+    raw = ctx.store.get(ctx.layout.private_bucket, plan.plan_key)
     if raw is None:
-        raise PipelineError(f"plan {plan['plan_key']} is missing from the private bucket")
-    return json.loads(raw)
+        raise PipelineError(f"plan {plan.plan_key} is missing from the private bucket")
+    return PlanBody.from_json(json.loads(raw))
 
 
 def load_committed(
     ctx: Context, interval: Interval, only: set[str] | None = None
-) -> dict[str, dict[str, Any]]:
-    """The last committed manifest of an interval, by article id (empty when none).
+) -> dict[str, ManifestRecord]:
+    """The interval's last committed records with their private lines, by article id.
 
-    ``only`` keeps just those article ids, so a chunk holds its own records, not the
-    interval's: memory stays bounded by the chunk size.
+    Empty when nothing is committed. A private manifest that does not belong to the committed
+    one is ignored (its digests cannot be trusted): records then lack private digests, so
+    the next run rewrites the private objects instead of trusting them.
     """
-    layout = ctx.layout
-    marker = ctx.store.get(layout.public_bucket, layout.commit_marker(interval.slug))
-    manifest = ctx.store.get(layout.public_bucket, layout.manifest(interval.slug))
-    if marker is None or manifest is None:
+    run = read_committed(
+        ctx.store, ctx.layout, ctx.layout.manifest(interval.slug), private=True, only=only
+    )
+    if run is None:
         return {}
-    if json.loads(marker).get("manifest_sha256") != sha256_hex(manifest):
-        return {}  # a manifest without its commit is not trusted
-    out: dict[str, dict[str, Any]] = {}
-    for line in manifest.splitlines():
-        if not line.strip():
-            continue
-        if only is not None:
-            found = _ARTICLE_ID.search(line)
-            if found is None or found.group(1).decode() not in only:
-                continue  # another chunk's record: skip it without parsing it
-        record = json.loads(line)
-        out[record["article_id"]] = record
-    return out
+    if run.private_problem:
+        log.warning("ignoring private digests of %s: %s", run.manifest_key, run.private_problem)
+    return {r.article_id: r for r in run.records}
 
 
 # ------------------------------------------------------------------------------------ process
 
 
 @dataclass(frozen=True, slots=True)
-class ArticleOutcome:
-    record: dict[str, Any]  # the manifest record
-    action: str  # written | unchanged | quarantined | failed | retracted
-    writes: int
+class Prepared:
+    """One article processed in memory: its record, what to write and what to delete.
+
+    Writes are in commit order (paid, then free, then the metadata that points at both), so
+    a reader who finds the metadata always finds the halves. Deletes run after the writes.
+    """
+
+    record: ManifestRecord
+    writes: tuple[Blob, ...] = ()
+    deletes: tuple[tuple[str, str], ...] = ()  # (bucket, key)
+    guarded: frozenset[str] = frozenset()  # deletes to check for another owner first
 
 
 def _options(ctx: Context, source_name: str) -> SplitOptions:
@@ -225,6 +271,7 @@ def split_fingerprint(options: SplitOptions, raw: RawArticle) -> str:
     parts = (
         __version__,
         SCHEMA_VERSION,
+        LAYOUT_VERSION,
         options.markers.begin,
         options.markers.end,
         options.markers.lenient,
@@ -240,279 +287,438 @@ def split_fingerprint(options: SplitOptions, raw: RawArticle) -> str:
     return sha256_hex(json.dumps(parts))[:16]
 
 
-def _manifest_record(ref: ArticleRef, **fields: Any) -> dict[str, Any]:
-    return {
-        "article_id": article_id(ref.source, ref.source_id),
-        "source": ref.source,
-        "source_id": ref.source_id,
-        "timestamp": ref.timestamp,
-    } | fields
+def _base(ref: ArticleRef, **fields: Any) -> ManifestRecord:
+    return ManifestRecord(
+        article_id=article_id(ref.source, ref.source_id),
+        source=ref.source,
+        source_id=ref.source_id,
+        timestamp=ref.timestamp,
+        **fields,
+    )
 
 
-def process_article(
+def _failed(ref: ArticleRef, previous: ManifestRecord | None, reason: str) -> Prepared:
+    """A fetch failure. A previous public (or quarantined) side is kept and still audited:
+    its objects, digests and revision are carried into the new record."""
+    if previous is not None and previous.objects:
+        record = previous.with_changes(
+            timestamp=ref.timestamp,
+            outcome=Outcome.FAILED,
+            action=Action.UNCHANGED,
+            status=Status.FETCH_FAILED.value,
+            reason=reason,
+            warnings=(),
+            carried=True,
+            origin={},  # the next fetch is unconditional: a 304 must not confirm a failure
+        )
+        return Prepared(record)
+    return Prepared(
+        _base(
+            ref,
+            outcome=Outcome.FAILED,
+            action=Action.UNCHANGED,
+            status=Status.FETCH_FAILED.value,
+            reason=reason,
+        )
+    )
+
+
+def _reusable(previous: ManifestRecord | None) -> ManifestRecord | None:
+    """A previous record whose stored objects a run may keep as they are."""
+    if previous is None or previous.layout != LAYOUT_VERSION or previous.carried:
+        return None
+    if previous.outcome is Outcome.FAILED:
+        return None
+    return previous
+
+
+def prepare_article(
     ctx: Context,
     source: Source,
     ref: ArticleRef,
-    previous: dict[str, Any] | None,
+    previous: ManifestRecord | None,
+    *,
+    force: bool = False,
+) -> Prepared:
+    """Fetch and split one article; decide its outcome. No storage writes happen here.
+
+    Never raises for a bad article: a fetch failure is a ``failed`` outcome, anything
+    unexpected while splitting quarantines the article as ``internal_error``.
+    """
+    reusable = None if force else _reusable(previous)
+    try:
+        raw = source.fetch(ref, dict(reusable.origin) if reusable is not None else None)
+    except NotModified:
+        if reusable is None:
+            return _failed(ref, previous, "HTTP 304 to an unconditional request")
+        return Prepared(reusable.with_changes(timestamp=ref.timestamp, action=Action.UNCHANGED))
+    except FetchError as exc:
+        return _failed(ref, previous, exc.reason)
+
+    options = _options(ctx, ref.source)
+    fingerprint = split_fingerprint(options, raw)
+    input_sha = sha256_hex(raw.data)
+    if (
+        reusable is not None
+        and reusable.split == fingerprint
+        and reusable.input_sha256 == input_sha
+    ):
+        # Same bytes, same rules: the stored outputs are what a split would give again.
+        return Prepared(
+            reusable.with_changes(
+                timestamp=ref.timestamp, action=Action.UNCHANGED, origin=_validators(raw)
+            )
+        )
+    try:
+        outputs = split_article(raw, options)
+    except Exception as exc:  # a poison pill must not block the chunk: quarantine it
+        log.error(
+            "internal error splitting %s/%s: %s\n%s",
+            ref.source,
+            article_id(ref.source, ref.source_id),
+            type(exc).__name__,
+            "".join(traceback.format_tb(exc.__traceback__)),
+        )
+        outputs = None
+    if outputs is not None and outputs.published:
+        return _prepare_published(ctx, ref, raw, outputs, previous, fingerprint, input_sha)
+    return _prepare_quarantined(ctx, ref, raw, outputs, previous, fingerprint, input_sha)
+
+
+def _public_record(doc: dict[str, Any]) -> dict[str, Any]:
+    """Defence in depth for the public metadata: no source validators (an S3 ETag is the
+    raw input's MD5) and no digest but the free half's, whatever the record carries."""
+    out = dict(doc)
+    origin = out.get("origin") or {}
+    out["origin"] = {"url": origin["url"]} if origin.get("url") else {}
+    digests = out.get("sha256") or {}
+    out["sha256"] = {"free": digests.get("free")}
+    return out
+
+
+def _validators(raw: RawArticle) -> dict[str, str]:
+    """What a conditional GET needs next time (private: an S3 ETag is the input's MD5)."""
+    return {k: str(raw.origin[k]) for k in ("etag", "last_modified") if raw.origin.get(k)}
+
+
+def _ref_of(role: Role, blob: Blob) -> ObjectRef:
+    return ObjectRef(role, blob.key, blob.md5, blob.sha256, blob.size)
+
+
+def _stale(
+    ctx: Context, ref: ArticleRef, previous: ManifestRecord | None, keep: Iterable[ObjectRef]
+) -> tuple[tuple[tuple[str, str], ...], frozenset[str]]:
+    """Objects the previous record had that the new one does not: to delete after the writes.
+
+    A stale key that another article could own under the current layout (possible only for
+    keys written under an older layout) is marked to be checked before it is deleted.
+    """
+    if previous is None:
+        return (), frozenset()
+    kept = {o.key for o in keep}
+    layout = ctx.layout
+    deletes: list[tuple[str, str]] = []
+    guarded: set[str] = set()
+    for obj in previous.objects:
+        if obj.key in kept:
+            continue
+        bucket = layout.public_bucket if obj.public else layout.private_bucket
+        deletes.append((bucket, obj.key))
+        owner = layout.owner_of(obj.key)
+        if owner is not None and owner != (ref.source, ref.source_id):
+            guarded.add(obj.key)
+    return tuple(deletes), frozenset(guarded)
+
+
+def _prepare_published(
+    ctx: Context,
+    ref: ArticleRef,
+    raw: RawArticle,
+    outputs: Outputs,
+    previous: ManifestRecord | None,
+    fingerprint: str,
+    input_sha: str,
+) -> Prepared:
+    layout = ctx.layout
+    aid = article_id(ref.source, ref.source_id)
+    tag = {ARTICLE_ID_META: aid}
+    paid = [
+        Blob.of(
+            layout.private_bucket,
+            layout.paid(ref.source, ref.source_id, ext),
+            body,
+            EXTENSIONS[ext],
+            encrypt=True,
+            metadata=tag,
+        )
+        for ext, body in sorted(outputs.paid.items())
+    ]
+    free = [
+        Blob.of(
+            layout.public_bucket,
+            layout.free(ref.source, ref.source_id, ext),
+            body,
+            EXTENSIONS[ext],
+            metadata=tag,
+        )
+        for ext, body in sorted(outputs.free.items())
+    ]
+    meta_key = layout.meta(ref.source, ref.source_id)
+
+    def meta_for(revision: int) -> Blob:
+        doc = _public_record(outputs.record.to_dict()) | {
+            "keys": {"free": [b.key for b in free], "meta": meta_key},
+            "revision": revision,
+            "layout": LAYOUT_VERSION,
+        }
+        return Blob.of(layout.public_bucket, meta_key, dumps(doc), EXTENSIONS["json"], metadata=tag)
+
+    old = {o.key: o.sha256 for o in previous.objects} if previous is not None else {}
+    last = previous.revision if previous is not None and previous.revision else 0
+    meta = meta_for(max(last, 1))
+    same = (
+        last > 0
+        and previous is not None
+        and previous.live
+        and all(old.get(b.key) == b.sha256 for b in (*paid, *free, meta))
+        and len(old) == len(paid) + len(free) + 1
+    )
+    revision = last if same else last + 1
+    if not same:
+        meta = meta_for(revision)
+    objects = (
+        *(_ref_of(Role.PAID, b) for b in paid),
+        *(_ref_of(Role.FREE, b) for b in free),
+        _ref_of(Role.META, meta),
+    )
+    record = _base(
+        ref,
+        outcome=Outcome.PUBLISHED,
+        action=Action.WRITTEN,
+        status=outputs.record.status,
+        warnings=tuple(outputs.record.warnings),
+        title=outputs.record.title,
+        url=raw.origin.get("url"),
+        revision=revision,
+        objects=objects,
+        input_sha256=input_sha,
+        split=fingerprint,
+        origin=_validators(raw),
+    )
+    deletes, guarded = _stale(ctx, ref, previous, objects)
+    return Prepared(record, (*paid, *free, meta), deletes, guarded)
+
+
+def _prepare_quarantined(
+    ctx: Context,
+    ref: ArticleRef,
+    raw: RawArticle,
+    outputs: Outputs | None,
+    previous: ManifestRecord | None,
+    fingerprint: str,
+    input_sha: str,
+) -> Prepared:
+    layout = ctx.layout
+    aid = article_id(ref.source, ref.source_id)
+    tag = {ARTICLE_ID_META: aid}
+    if outputs is None:
+        status = Status.INTERNAL_ERROR.value
+        reason = "an unexpected error while splitting (see the task log)"
+        reason_doc: dict[str, Any] = {
+            "article_id": aid,
+            "source": ref.source,
+            "source_id": ref.source_id,
+            "status": status,
+            "reason": reason,
+        }
+    else:
+        status = outputs.record.status
+        reason = outputs.record.reason or "refused"
+        reason_doc = outputs.record.to_dict()  # no free or paid text, only the reason
+    blobs = (
+        Blob.of(
+            layout.private_bucket,
+            layout.quarantine_input(ref.source, ref.source_id),
+            raw.data,
+            EXTENSIONS["bin"],
+            encrypt=True,
+            metadata=tag,
+        ),
+        Blob.of(
+            layout.private_bucket,
+            layout.quarantine_reason(ref.source, ref.source_id),
+            dumps(reason_doc),
+            EXTENSIONS["json"],
+            encrypt=True,
+            metadata=tag,
+        ),
+    )
+    objects = (_ref_of(Role.INPUT, blobs[0]), _ref_of(Role.REASON, blobs[1]))
+    deletes, guarded = _stale(ctx, ref, previous, objects)
+    retracts = any(ctx.layout.is_public(key) for _, key in deletes)
+    record = _base(
+        ref,
+        outcome=Outcome.QUARANTINED,
+        action=Action.RETRACTED if retracts else Action.WRITTEN,
+        status=status,
+        reason=reason,
+        warnings=tuple(outputs.record.warnings) if outputs is not None else (),
+        url=raw.origin.get("url"),
+        revision=previous.revision if previous is not None else None,
+        objects=objects,
+        input_sha256=input_sha,
+        split=fingerprint,
+        origin=_validators(raw),
+    )
+    return Prepared(record, blobs, deletes, guarded)
+
+
+Deferred = tuple[str, str, str]  # (bucket, key, article id): a stale delete left to publish
+
+
+def apply_prepared(
+    ctx: Context,
+    prepared: Prepared,
+    previous: ManifestRecord | None,
     *,
     force: bool = False,
     dry_run: bool = False,
-) -> ArticleOutcome:
-    """Fetch, split and store one article. Never raises for a bad article: it records it."""
-    try:
-        raw = source.fetch(ref, (previous or {}).get("origin"))
-    except NotModified:
-        if previous is not None:
-            return ArticleOutcome(previous, "unchanged", 0)
-        raise PipelineError(f"{ref.source}/{ref.source_id}: 304 without a previous fetch") from None
-    except FetchError as exc:
-        record = _manifest_record(ref, status=Status.FETCH_FAILED.value, reason=exc.reason)
-        return ArticleOutcome(record, "failed", 0)
-    options = _options(ctx, ref.source)
-    fingerprint = split_fingerprint(options, raw)
-    if (
-        not force
-        and previous is not None
-        and previous.get("split") == fingerprint
-        and (previous.get("sha256") or {}).get("original") == sha256_hex(raw.data)
-    ):
-        # Same bytes, same rules: the stored outputs are what a split would give again.
-        return ArticleOutcome(previous | {"timestamp": ref.timestamp}, "unchanged", 0)
-    outputs = split_article(raw, options)
-    if outputs.published:
-        outcome = _store_published(ctx, ref, raw, outputs, previous, force=force, dry_run=dry_run)
-    else:
-        outcome = _store_quarantined(ctx, ref, raw, outputs, previous, force=force, dry_run=dry_run)
-    outcome.record["split"] = fingerprint
-    return outcome
+) -> tuple[ManifestRecord, int, list[Deferred]]:
+    """Write what changed (in order), then delete what is stale.
+
+    Returns the final record (its action says what was done), the number of requests that
+    changed storage, and the stale deletes deferred to publish: keys another article may own
+    under the current layout (only keys written under an older layout), which are decided
+    once every chunk of the run has written its objects.
+    """
+    record = prepared.record
+    old = {o.key: o.sha256 for o in previous.objects} if previous is not None else {}
+    todo = [b for b in prepared.writes if force or old.get(b.key) != b.sha256]
+    deletes = [(b, k) for b, k in prepared.deletes if k not in prepared.guarded]
+    deferred = [(b, k, record.article_id) for b, k in prepared.deletes if k in prepared.guarded]
+    if not dry_run:
+        for blob in todo:
+            ctx.store.put(blob)
+        by_bucket: dict[str, list[str]] = {}
+        for bucket, key in deletes:
+            by_bucket.setdefault(bucket, []).append(key)
+        for bucket, keys in by_bucket.items():
+            ctx.store.delete(bucket, keys)
+    changes = len(todo) + len(deletes) + len(deferred)
+    if record.action is not Action.RETRACTED and record.outcome is not Outcome.FAILED:
+        record = record.with_changes(action=Action.WRITTEN if changes else Action.UNCHANGED)
+    return record, changes, deferred
 
 
-def _md5s(bodies: dict[str, bytes]) -> dict[str, str]:
-    """Each object's MD5: the ETag S3 reports for a plain PUT, so verify can audit by LIST."""
-    return {
-        key: hashlib.md5(body, usedforsecurity=False).hexdigest() for key, body in bodies.items()
-    }
-
-
-def _store_published(
-    ctx: Context,
-    ref: ArticleRef,
-    raw: RawArticle,
-    outputs: Outputs,
-    previous: dict[str, Any] | None,
-    *,
-    force: bool,
-    dry_run: bool,
-) -> ArticleOutcome:
-    layout, store = ctx.layout, ctx.store
-    key = key_for(ref.source_id)
-    paid = {layout.paid(ref.source, key, ext): body for ext, body in outputs.paid.items()}
-    free = {layout.free(ref.source, key, ext): body for ext, body in outputs.free.items()}
-    meta_key = layout.meta(ref.source, key)
-    keys = {"free": sorted(free), "paid": sorted(paid), "meta": meta_key}
-
-    prev_sha = (previous or {}).get("sha256") or {}
-    revision = int((previous or {}).get("revision") or 1)
-
-    def meta_for(rev: int) -> bytes:
-        doc = outputs.record.to_dict() | {
-            "keys": {"free": keys["free"], "meta": meta_key},
-            "revision": rev,
-        }
-        return dumps(doc)
-
-    meta = meta_for(revision)
-    shas = {k: sha256_hex(v) for k, v in (paid | free).items()} | {meta_key: sha256_hex(meta)}
-    unchanged = previous is not None and prev_sha.get("objects") == shas
-    if not unchanged and previous is not None and previous.get("status") is not None:
-        meta = meta_for(revision + 1)
-        revision += 1
-        shas[meta_key] = sha256_hex(meta)
-    bodies = paid | free | {meta_key: meta}
-    record = _manifest_record(
-        ref,
-        status=outputs.record.status,
-        reason=None,
-        warnings=list(outputs.record.warnings),
-        title=outputs.record.title,
-        keys=keys,
-        sha256={
-            "original": outputs.record.sha256["original"],
-            "free": outputs.record.sha256["free"],
-            "paid": outputs.record.sha256["paid"],
-            "objects": shas,
-        },
-        md5=_md5s(bodies),
-        revision=revision,
-        origin=raw.origin,
-    )
-    if unchanged and not force:
-        return ArticleOutcome(record, "unchanged", 0)
-    if dry_run:
-        return ArticleOutcome(record, "written", 0)
-
-    writes = 0
-    old = prev_sha.get("objects") or {}
-    # Commit order inside an article: paid first, then free, then the metadata that points
-    # at both -- a reader who finds the metadata always finds the halves.
-    for object_key, body in paid.items():
-        if force or old.get(object_key) != shas[object_key]:
-            store.put(
-                layout.private_bucket, object_key, body, object_key.rsplit(".", 1)[1], encrypt=True
-            )
-            writes += 1
-    for object_key, body in free.items():
-        if force or old.get(object_key) != shas[object_key]:
-            store.put(layout.public_bucket, object_key, body, object_key.rsplit(".", 1)[1])
-            writes += 1
-    if force or old.get(meta_key) != shas[meta_key]:
-        store.put(layout.public_bucket, meta_key, meta, "json")
-        writes += 1
-    return ArticleOutcome(record, "written" if writes else "unchanged", writes)
-
-
-def _store_quarantined(
-    ctx: Context,
-    ref: ArticleRef,
-    raw: RawArticle,
-    outputs: Outputs,
-    previous: dict[str, Any] | None,
-    *,
-    force: bool,
-    dry_run: bool,
-) -> ArticleOutcome:
-    layout, store = ctx.layout, ctx.store
-    key = key_for(ref.source_id)
-    input_key, reason_key = layout.quarantine(ref.source, key)
-    reason_doc = dumps(outputs.record.to_dict())  # no free or paid text, only the reason
-    shas = {input_key: sha256_hex(raw.data), reason_key: sha256_hex(reason_doc)}
-    record = _manifest_record(
-        ref,
-        status=outputs.record.status,
-        reason=outputs.record.reason,
-        keys={"quarantine": [input_key, reason_key]},
-        sha256={"original": sha256_hex(raw.data), "objects": shas},
-        md5=_md5s({input_key: raw.data, reason_key: reason_doc}),
-        origin=raw.origin,
-    )
-    old = ((previous or {}).get("sha256") or {}).get("objects") or {}
-    if dry_run:
-        return ArticleOutcome(record, "quarantined", 0)
-    writes = 0
-    if force or old.get(input_key) != shas[input_key]:
-        store.put(layout.private_bucket, input_key, raw.data, "bin", encrypt=True)
-        writes += 1
-    if force or old.get(reason_key) != shas[reason_key]:
-        store.put(layout.private_bucket, reason_key, reason_doc, "json")
-        writes += 1
-    # Fail closed: an article that was published and is now ambiguous leaves the public side.
-    stale = (previous or {}).get("keys") or {}
-    public = [*stale.get("free", []), stale["meta"]] if stale.get("meta") else []
-    if public:
-        store.delete(layout.public_bucket, public)
-        writes += len(public)
-        return ArticleOutcome(record, "retracted", writes)
-    return ArticleOutcome(record, "quarantined", writes)
-
-
-def part_key(ctx: Context, plan: dict[str, Any], index: int) -> str:
-    slug = Interval.from_dict(plan["interval"]).slug
-    return ctx.layout.staging(slug, f"parts/{plan['plan_id']}/{index:05d}.jsonl")
+def _apply_deferred(ctx: Context, deferred: Sequence[Deferred], kept: set[str]) -> int:
+    """Delete stale objects of an older layout unless an article now owns their key: one of
+    this run's (``kept``), or any other whose article-id tag the object carries."""
+    deleted = 0
+    for bucket, key, owner in deferred:
+        if key in kept:
+            continue
+        found = ctx.store.head(bucket, key)
+        if found is None:
+            continue
+        tag = found.metadata.get(ARTICLE_ID_META)
+        if tag is not None and tag != owner:
+            continue  # written for another article under the current layout
+        ctx.store.delete(bucket, [key])
+        deleted += 1
+    return deleted
 
 
 def process_chunk(
     ctx: Context,
-    plan: dict[str, Any],
-    index: int | None = None,
+    job: ChunkJob,
     *,
     force: bool = False,
-    dry_run: bool = False,
     progress_every: float = PROGRESS_EVERY_SECONDS,
-) -> dict[str, Any]:
+) -> ChunkResult:
     """Process one chunk with a bounded thread pool; store its manifest part; return counts."""
-    index = plan["chunk"] if index is None else index
+    plan = job.plan
     body = _load_plan(ctx, plan)
-    if not 0 <= index < len(body["chunks"]):
-        raise PipelineError(f"chunk {index} is not in plan {plan['plan_key']}")
-    refs = [ArticleRef.from_dict(r) for r in body["chunks"][index]]
-    interval = Interval.from_dict(body["interval"])
+    if not 0 <= job.chunk < len(body.chunks):
+        raise PipelineError(f"chunk {job.chunk} is not in plan {plan.plan_key}")
+    refs = body.chunks[job.chunk]
     ids = {article_id(r.source, r.source_id) for r in refs}
-    previous = {} if force else load_committed(ctx, interval, ids)
+    previous = load_committed(ctx, body.interval, ids)
     sources = {name: ctx.source(name) for name in {r.source for r in refs}}
 
-    def one(ref: ArticleRef) -> ArticleOutcome:
+    def one(ref: ArticleRef) -> tuple[ManifestRecord, int, list[Deferred]]:
         prev = previous.get(article_id(ref.source, ref.source_id))
-        return process_article(ctx, sources[ref.source], ref, prev, force=force, dry_run=dry_run)
+        prepared = prepare_article(ctx, sources[ref.source], ref, prev, force=force)
+        return apply_prepared(ctx, prepared, prev, force=force, dry_run=plan.dry_run)
 
     started = last_log = time.monotonic()
-    outcomes: list[ArticleOutcome] = []
+    records: list[ManifestRecord] = []
+    deferred: list[Deferred] = []
+    writes = 0
     workers = min(ctx.settings.storage.max_concurrency, max(1, len(refs)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="paywall") as pool:
-        for outcome in pool.map(one, refs):
-            outcomes.append(outcome)
+        for record, changes, stale in pool.map(one, refs):
+            records.append(record)
+            deferred.extend(stale)
+            writes += changes
             now = time.monotonic()
             if now - last_log >= progress_every:
                 last_log = now
-                done = len(outcomes)
                 log.info(
                     "chunk %d: %d/%d articles (%.1f/s)",
-                    index,
-                    done,
+                    job.chunk,
+                    len(records),
                     len(refs),
-                    done / max(now - started, 1e-9),
+                    len(records) / max(now - started, 1e-9),
                 )
 
-    statuses = Counter(o.record["status"] for o in outcomes)
-    actions = Counter(o.action for o in outcomes)
-    part = b"".join(dumps(o.record) + b"\n" for o in outcomes)
-    key = part_key(ctx, plan, index)
-    if not dry_run:
+    counts = Counts.of(records)
+    part = b"".join(dumps(r.to_json()) + b"\n" for r in records)
+    key = ctx.layout.chunk_part(plan.interval.slug, plan.plan_id, job.chunk)
+    if not plan.dry_run:
         existing = ctx.store.get(ctx.layout.private_bucket, key)
         if existing != part:
-            ctx.store.put(ctx.layout.private_bucket, key, part, "jsonl")
+            ctx.store.put(Blob.of(ctx.layout.private_bucket, key, part, EXTENSIONS["jsonl"]))
+        if deferred:
+            ctx.store.put(
+                Blob.of(
+                    ctx.layout.private_bucket,
+                    ctx.layout.chunk_deferred(plan.interval.slug, plan.plan_id, job.chunk),
+                    dumps([list(d) for d in deferred]),
+                    EXTENSIONS["json"],
+                )
+            )
     elapsed = time.monotonic() - started
-    result = {
-        "chunk": index,
-        "part_key": key,
-        "articles": len(outcomes),
-        "statuses": dict(sorted(statuses.items())),
-        "actions": dict(sorted(actions.items())),
-        "writes": sum(o.writes for o in outcomes),
-        "seconds": round(elapsed, 3),
-        "dry_run": dry_run,
-    }
     log.info(
-        "chunk %d done: %d article(s) in %.1fs; statuses %s; actions %s",
-        index,
-        len(outcomes),
+        "chunk %d done: %d article(s) in %.1fs; outcomes %s; statuses %s; actions %s",
+        job.chunk,
+        len(records),
         elapsed,
-        result["statuses"],
-        result["actions"],
+        dict(counts.outcomes),
+        dict(counts.statuses),
+        dict(counts.actions),
     )
-    if dry_run:
-        result["_records"] = [o.record for o in outcomes]
-    return result
+    return ChunkResult(
+        job.chunk, key, counts, writes, round(elapsed, 3), plan.dry_run, len(deferred)
+    )
 
 
 # ------------------------------------------------------------------------------------ publish
 
 
-def publish_run(ctx: Context, plan: dict[str, Any], chunks: list[dict[str, Any]]) -> dict[str, Any]:
-    """Write the run manifest, then the commit marker; refuse when too many fetches failed."""
-    layout, store = ctx.layout, ctx.store
-    interval = Interval.from_dict(plan["interval"])
-    by_index = {c["chunk"]: c for c in chunks}
-    missing = [i for i in range(plan["chunks"]) if i not in by_index]
-    if missing:
-        raise PipelineError(f"chunks {missing} of plan {plan['plan_id']} did not finish")
+def publish_run(ctx: Context, plan: PlanRef, chunks: Sequence[ChunkResult]) -> RunSummary:
+    """Write the private then the public manifest, then the commit marker.
 
-    statuses: Counter[str] = Counter()
-    actions: Counter[str] = Counter()
-    for chunk in chunks:
-        statuses.update(chunk["statuses"])
-        actions.update(chunk["actions"])
-    total = sum(statuses.values())
-    failed = statuses.get(Status.FETCH_FAILED.value, 0)
+    Refuses (nothing committed) when too many articles could not be fetched.
+    """
+    layout, store = ctx.layout, ctx.store
+    interval = plan.interval
+    by_index = {c.chunk: c for c in chunks}
+    missing = [i for i in range(plan.chunks) if i not in by_index]
+    if missing:
+        raise PipelineError(f"chunks {missing} of plan {plan.plan_id} did not finish")
+    counts = sum((by_index[i].counts for i in range(plan.chunks)), Counts.of(()))
+    writes = sum(c.writes for c in chunks)
+    total, failed = counts.articles, counts.failed
     limit = ctx.settings.pipeline.max_failure_ratio
     if total and failed / total > limit:
         raise PipelineError(
@@ -520,75 +726,89 @@ def publish_run(ctx: Context, plan: dict[str, Any], chunks: list[dict[str, Any]]
             f"the configured max_failure_ratio of {limit:.0%}; nothing was committed for "
             f"{interval.slug} (see the task logs for the reasons; a rerun retries them)"
         )
-    published = sum(n for s, n in statuses.items() if s in ("ok", "unclosed", "no_markers"))
-    summary: dict[str, Any] = {
-        "interval": plan["interval"],
-        "articles": total,
-        "statuses": dict(sorted(statuses.items())),
-        "actions": dict(sorted(actions.items())),
-        "published": published,
-        "quarantined": total - published - failed,
-        "failed": failed,
-        "dry_run": bool(plan.get("dry_run")),
-    }
-    if plan.get("dry_run"):
-        return summary | {"manifest_key": None, "committed": False}
+    if plan.dry_run:
+        return RunSummary(interval, counts, dry_run=True, committed=False, writes=0)
 
-    parts = []
-    for index in range(plan["chunks"]):
-        key = part_key(ctx, plan, index)
+    records: list[ManifestRecord] = []
+    for index in range(plan.chunks):
+        key = layout.chunk_part(interval.slug, plan.plan_id, index)
         body = store.get(layout.private_bucket, key)
         if body is None:
             raise PipelineError(f"manifest part {key} is missing; rerun chunk {index}")
-        parts.append(body)
-    manifest = b"".join(parts)
+        records.extend(
+            ManifestRecord.from_json(json.loads(line)) for line in body.splitlines() if line
+        )
+    stored = Counts.of(records)
+    if (stored.outcomes, stored.statuses) != (counts.outcomes, counts.statuses):
+        raise PipelineError(
+            f"the manifest parts of plan {plan.plan_id} do not match the chunks' counts; "
+            "rerun the process tasks"
+        )
+    manifest = b"".join(dumps(r.public_json()) + b"\n" for r in records)
     manifest_sha = sha256_hex(manifest)
-    if plan.get("full"):
+    if plan.full:
         manifest_key = layout.manifest(interval.slug)
     else:  # a partial run (ids, limit, some sources) must not replace the interval's manifest
-        manifest_key = layout.partial_manifest(interval.slug, plan["plan_id"])
-    marker_key = layout.marker_for(manifest_key)
+        manifest_key = layout.partial_manifest(interval.slug, plan.plan_id)
+    marker_key = layout.commit_marker(manifest_key)
+    private_key = layout.private_manifest(manifest_key)
+    private = dumps(PrivateHeader(manifest_sha).to_json()) + b"\n"
+    private += b"".join(dumps(r.private_json()) + b"\n" for r in records)
 
-    marker = store.get(layout.public_bucket, marker_key)
     found = store.get_with_etag(layout.public_bucket, manifest_key)
     current, etag = found if found is not None else (None, None)
+    marker_body = store.get(layout.public_bucket, marker_key)
+    committed = CommitMarker.from_json(json.loads(marker_body)) if marker_body else None
     already = (
-        marker is not None
+        committed is not None
         and current == manifest
-        and json.loads(marker).get("manifest_sha256") == manifest_sha
+        and committed.manifest_sha256 == manifest_sha
+        and committed.private_manifest_key == private_key
+        and store.get(layout.private_bucket, private_key) == private
     )
     if not already:
+        # Private digests first: a committed public manifest always has its private lines.
+        store.put(Blob.of(layout.private_bucket, private_key, private, EXTENSIONS["jsonl"]))
         if current != manifest:
             _replace_manifest(ctx, manifest_key, manifest, etag)
-        store.put_json(
-            layout.public_bucket,
-            marker_key,
-            {
-                "manifest_key": manifest_key,
-                "manifest_sha256": manifest_sha,
-                "interval": plan["interval"],
-                "articles": total,
-                "statuses": summary["statuses"],
-                "committed_at": datetime.now(UTC).isoformat(),
-            },
+        marker = CommitMarker(
+            manifest_key=manifest_key,
+            manifest_sha256=manifest_sha,
+            private_manifest_key=private_key,
+            interval=interval,
+            counts=counts,
+            committed_at=datetime.now(UTC).isoformat(),
         )
-    if ctx.settings.webhook.url:
-        records = [json.loads(line) for line in manifest.splitlines() if line.strip()]
-        summary["webhook"] = send_records(
-            ctx.settings.webhook, records, manifest_key=manifest_key, manifest_sha256=manifest_sha
+        store.put(
+            Blob.of(layout.public_bucket, marker_key, dumps(marker.to_json()), EXTENSIONS["json"])
         )
-    summary |= {
-        "manifest_key": manifest_key,
-        "manifest_url": f"s3://{layout.public_bucket}/{manifest_key}",
-        "manifest_sha256": manifest_sha,
-        "committed": True,
-        "changed": not already,
-    }
+    # Stale objects of an older layout whose keys another article may own: decided now that
+    # every chunk has written its objects (see apply_prepared).
+    kept = {o.key for r in records for o in r.objects}
+    for chunk in chunks:
+        if chunk.deferred:
+            body = store.get(
+                layout.private_bucket,
+                layout.chunk_deferred(interval.slug, plan.plan_id, chunk.chunk),
+            )
+            items = [(str(b), str(k), str(a)) for b, k, a in json.loads(body or b"[]")]
+            _apply_deferred(ctx, items, kept)
+    summary = RunSummary(
+        interval,
+        counts,
+        dry_run=False,
+        committed=True,
+        manifest_key=manifest_key,
+        manifest_sha256=manifest_sha,
+        changed=not already,
+        writes=writes,
+    )
     log.info(
-        "committed %s: %d article(s), %s%s",
-        summary["manifest_url"],
+        "committed s3://%s/%s: %d article(s), %s%s",
+        layout.public_bucket,
+        manifest_key,
         total,
-        summary["statuses"],
+        dict(counts.outcomes),
         " (unchanged since the last commit)" if already else "",
     )
     return summary
@@ -602,14 +822,13 @@ def _replace_manifest(ctx: Context, key: str, manifest: bytes, etag: str | None)
     and a rerun reconciles. Servers without conditional writes ignore the headers (README).
     """
     store, bucket = ctx.store, ctx.layout.public_bucket
+    blob = Blob.of(bucket, key, manifest, EXTENSIONS["jsonl"])
     try:
         if etag is None:
-            store.put(bucket, key, manifest, "jsonl", if_none_match=True)
+            store.put(blob, if_none_match=True)
         else:
-            store.put(bucket, key, manifest, "jsonl", if_match=etag)
-    except StorageError as exc:
-        if "PreconditionFailed" not in str(exc) and "412" not in str(exc):
-            raise
+            store.put(blob, if_match=etag)
+    except PreconditionFailed as exc:
         if store.get(bucket, key) != manifest:
             raise PipelineError(
                 f"another run committed a different manifest for {key} at the same time; "
@@ -623,9 +842,13 @@ def run_interval(
     *,
     force: bool = False,
     dry_run: bool = False,
-    **plan_args: Any,
-) -> dict[str, Any]:
+    sources: Iterable[str] | None = None,
+    article_ids: Iterable[str] | None = None,
+    limit: int | None = None,
+) -> RunSummary:
     """Plan, process every chunk and publish, in one process (CLI, benchmarks, tests)."""
-    plan = plan_run(ctx, interval, dry_run=dry_run, **plan_args)
-    chunks = [process_chunk(ctx, job, force=force, dry_run=dry_run) for job in chunk_jobs(plan)]
+    plan = plan_run(
+        ctx, interval, sources=sources, article_ids=article_ids, limit=limit, dry_run=dry_run
+    )
+    chunks = [process_chunk(ctx, job, force=force) for job in plan.jobs()]
     return publish_run(ctx, plan, chunks)

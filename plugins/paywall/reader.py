@@ -1,79 +1,183 @@
-"""A small reader API for applications that consume the outputs.
+"""Reading committed outputs: what consumers, verify, the catalog and the next run rely on.
 
-Consumers follow *committed* manifests: a manifest counts only when its ``_COMMITTED`` marker
-names its sha256. Objects are fetched by the keys a record lists and checked against the
-record's sha256, so a reader never takes a half-published or newer-than-committed object
-for the committed one.
+A manifest counts only when its commit marker names its sha256. Its private counterpart (the
+digests of paid and quarantined objects, in the private bucket) counts only when its header
+names the committed public manifest's sha256. Objects are fetched by the keys a record lists
+and checked against the recorded digest, so a reader never takes a half-published or
+newer-than-committed object for the committed one.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from paywall.errors import PaywallError
+from paywall.layout import Layout
 from paywall.metadata import sha256_hex
-from paywall.pipeline import Context
-from paywall.storage import key_for
+from paywall.model import CommitMarker, ManifestRecord, PrivateHeader, Role
+from paywall.store import Store
+
+__all__ = [
+    "MAX_PRESIGN_SECONDS",
+    "CommittedRun",
+    "StaleObject",
+    "committed_manifest_keys",
+    "committed_runs",
+    "manifest_keys",
+    "presign_paid",
+    "read_committed",
+    "read_public",
+]
 
 MAX_PRESIGN_SECONDS = 3600
+_ARTICLE_ID = re.compile(rb'"article_id":"([0-9a-f]{20})"')
 
 
-class StaleObject(RuntimeError):
+class StaleObject(PaywallError):
     """The stored object no longer matches the committed manifest (a newer run is writing)."""
 
 
 @dataclass(frozen=True, slots=True)
 class CommittedRun:
     manifest_key: str
-    commit: dict[str, Any]
-    records: list[dict[str, Any]]
+    manifest_sha256: str
+    marker: CommitMarker
+    records: list[ManifestRecord]
+    # Whether the private lines were read and belong to this manifest (only asked for by
+    # readers with access to the private bucket: the next run, verify, presign).
+    private: bool = False
+    private_problem: str | None = None
 
 
-def committed_runs(ctx: Context) -> Iterator[CommittedRun]:
-    """Every committed full-interval run of the pipeline, oldest interval first."""
-    layout, store = ctx.layout, ctx.store
-    prefix = f"runs/{layout.pipeline}/"
-    markers = sorted(
-        o["Key"]
-        for o in store.list(layout.public_bucket, prefix)
-        if o["Key"].endswith("/_COMMITTED")
-    )
-    for marker_key in markers:
-        marker = store.get(layout.public_bucket, marker_key)
-        manifest_key = layout.manifest_for(marker_key)
-        manifest = store.get(layout.public_bucket, manifest_key)
-        if marker is None or manifest is None:
+def _lines(body: bytes, only: set[str] | None) -> Iterator[dict[str, Any]]:
+    for line in body.splitlines():
+        if not line.strip():
             continue
-        commit = json.loads(marker)
-        if commit.get("manifest_sha256") != sha256_hex(manifest):
-            continue  # a manifest being replaced right now: skip until its commit lands
-        records = [json.loads(line) for line in manifest.splitlines() if line.strip()]
-        yield CommittedRun(manifest_key, commit, records)
+        if only is not None:
+            found = _ARTICLE_ID.search(line)
+            if found is None or found.group(1).decode() not in only:
+                continue  # another chunk's record: skip it without parsing it
+        yield json.loads(line)
 
 
-def read_public(ctx: Context, record: dict[str, Any], ext: str = "txt") -> bytes:
+def read_committed(
+    store: Store,
+    layout: Layout,
+    manifest_key: str,
+    *,
+    private: bool = False,
+    only: set[str] | None = None,
+) -> CommittedRun | None:
+    """The committed run of a manifest key, or None when it is not committed (yet).
+
+    ``private`` joins the private lines (digests of private objects); ``only`` keeps just
+    those article ids, so a chunk holds its own records, not the interval's.
+    """
+    marker_body = store.get(layout.public_bucket, layout.commit_marker(manifest_key))
+    if marker_body is None:
+        return None
+    manifest = store.get(layout.public_bucket, manifest_key)
+    if manifest is None:
+        return None
+    marker = CommitMarker.from_json(json.loads(marker_body))
+    manifest_sha = sha256_hex(manifest)
+    if marker.manifest_sha256 != manifest_sha:
+        return None  # a manifest being replaced right now: not committed until its marker lands
+    publics = list(_lines(manifest, only))
+    privates: dict[str, dict[str, Any]] = {}
+    problem = None
+    if private and marker.private_manifest_key:
+        body = store.get(layout.private_bucket, marker.private_manifest_key)
+        if body is None:
+            problem = f"private manifest {marker.private_manifest_key} is missing"
+        else:
+            head, _, rest = body.partition(b"\n")
+            try:
+                header = PrivateHeader.from_json(json.loads(head))
+            except (ValueError, KeyError) as exc:
+                problem = f"private manifest {marker.private_manifest_key} is unreadable: {exc}"
+            else:
+                if header.public_manifest_sha256 != manifest_sha:
+                    problem = (
+                        f"private manifest {marker.private_manifest_key} belongs to another "
+                        "version of the manifest"
+                    )
+                else:
+                    privates = {str(p["article_id"]): p for p in _lines(rest, only)}
+    records = [ManifestRecord.from_lines(p, privates.get(str(p["article_id"]))) for p in publics]
+    ok = private and problem is None and bool(marker.private_manifest_key)
+    return CommittedRun(manifest_key, manifest_sha, marker, records, ok, problem)
+
+
+def committed_manifest_keys(store: Store, layout: Layout, *, partial: bool = False) -> list[str]:
+    """Manifest keys that have a commit marker, oldest interval first (by key).
+
+    Interval manifests only, unless ``partial`` (runs over some ids) is asked for too.
+    """
+    keys = []
+    for listed in store.list(layout.public_bucket, layout.runs_prefix()):
+        manifest = layout.manifest_of(listed.key)
+        if manifest is None:
+            continue
+        if not partial and "/partial/" in manifest:
+            continue
+        keys.append(manifest)
+    return sorted(keys)
+
+
+def manifest_keys(store: Store, layout: Layout) -> list[str]:
+    """Every manifest key of the pipeline, committed or not (interval and partial ones)."""
+    return sorted(
+        listed.key
+        for listed in store.list(layout.public_bucket, layout.runs_prefix())
+        if listed.key.endswith(".jsonl")
+    )
+
+
+def committed_runs(
+    store: Store, layout: Layout, *, private: bool = False, partial: bool = False
+) -> Iterator[CommittedRun]:
+    """Every committed run of the pipeline, oldest interval first."""
+    for key in committed_manifest_keys(store, layout, partial=partial):
+        run = read_committed(store, layout, key, private=private)
+        if run is not None:
+            yield run
+
+
+def read_public(store: Store, layout: Layout, record: ManifestRecord, ext: str = "txt") -> bytes:
     """The free half of a committed record, checked against the committed sha256."""
-    key = next((k for k in record["keys"]["free"] if k.endswith(f".{ext}")), None)
-    if key is None:
-        raise KeyError(f"{record['source_id']} has no free .{ext} output")
-    body = ctx.store.get(ctx.layout.public_bucket, key)
-    expected = record["sha256"]["objects"].get(key)
-    if body is None or sha256_hex(body) != expected:
-        raise StaleObject(f"{key} changed since its manifest was committed; re-read the manifest")
+    obj = record.object(Role.FREE, ext)
+    if obj is None:
+        raise KeyError(f"{record.source}/{record.source_id} has no free .{ext} output")
+    body = store.get(layout.public_bucket, obj.key)
+    if body is None or sha256_hex(body) != obj.sha256:
+        raise StaleObject(
+            f"{obj.key} changed since its manifest was committed; re-read the manifest"
+        )
     return body
 
 
 def presign_paid(
-    ctx: Context, source: str, source_id: str, *, ext: str = "txt", expires: int = 300
+    store: Store,
+    layout: Layout,
+    source: str,
+    source_id: str,
+    *,
+    ext: str = "txt",
+    expires: int = 300,
 ) -> str:
-    """A short-lived GET URL for a paid half: what an entitlement service hands a subscriber."""
+    """A short-lived GET URL for a paid half: what an entitlement service hands a subscriber.
+
+    The key comes from the layout (injective: one article, one key) and must exist, so a
+    subscriber is never handed a URL for another article or for nothing.
+    """
     if not 1 <= expires <= MAX_PRESIGN_SECONDS:
         raise ValueError(f"expires must be between 1 and {MAX_PRESIGN_SECONDS} seconds")
-    key = ctx.layout.paid(source, key_for(source_id), ext)
-    return ctx.store.client.generate_presigned_url(
-        "get_object",
-        Params={"Bucket": ctx.layout.private_bucket, "Key": key},
-        ExpiresIn=expires,
-    )
+    key = layout.paid(source, source_id, ext)
+    if store.head(layout.private_bucket, key) is None:
+        raise KeyError(f"no paid .{ext} half for {source}/{source_id} (s3://…/{key})")
+    return store.presign_get(layout.private_bucket, key, expires)

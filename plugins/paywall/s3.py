@@ -50,7 +50,8 @@ def endpoint_from_connection(conn: dict[str, Any]) -> S3Endpoint:
 def _parse_connection_value(value: str) -> dict[str, Any]:
     value = value.strip()
     if value.startswith("{"):
-        return json.loads(value)
+        parsed: dict[str, Any] = json.loads(value)
+        return parsed
     # URI form: aws://KEY:SECRET@/?endpoint_url=...
     parts = urlsplit(value)
     extra = dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair)

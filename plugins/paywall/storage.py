@@ -1,221 +1,249 @@
-"""Object layout and the storage operations the pipeline needs, on any S3-compatible server.
+"""The Store protocol on any S3-compatible server (boto3), and bucket set-up.
 
-Layout (the public contract, see README "Output contract"):
-
-public bucket   free/<source>/<key>.<ext>         free halves (txt, and html for HTML input)
-                meta/<source>/<key>.json          public metadata per article
-                runs/<pipeline>/<interval>/manifest.jsonl   one record per article considered
-                runs/<pipeline>/<interval>/_COMMITTED       the commit point of the manifest
-private bucket  paid/<source>/<key>.<ext>         paid halves
-                quarantine/<source>/<key>/input   raw input of refused articles
-                quarantine/<source>/<key>/reason.json
-                staging/<pipeline>/<interval>/... plans and per-chunk manifest parts
+Every call names what it touched when it fails (operation, ``s3://bucket/key``, endpoint) and
+raises :class:`paywall.errors.StorageError` with the server's error code, or
+:class:`paywall.errors.PreconditionFailed` when a conditional write loses (HTTP 412).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import re
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from enum import StrEnum
 from typing import Any
-from urllib.parse import quote
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from paywall.config import StorageSettings
+from paywall.errors import PreconditionFailed, StorageError
+from paywall.s3 import S3Endpoint, make_client
+from paywall.store import Blob, Listed
 
-CONTENT_TYPES = {
-    "txt": "text/plain; charset=utf-8",
-    "html": "text/html; charset=utf-8",
-    "json": "application/json; charset=utf-8",
-    "jsonl": "application/x-ndjson; charset=utf-8",
-    "bin": "application/octet-stream",
-}
+__all__ = [
+    "PUBLIC_PREFIXES",
+    "ProbeResult",
+    "S3Store",
+    "init_buckets",
+    "public_read_policy",
+]
+
 PUBLIC_PREFIXES = ("free/", "meta/")
-MAX_KEY_ID = 600  # leaves room for prefixes, source names and extensions under 1,024 bytes
-_SAFE_KEY = re.compile(r"[^A-Za-z0-9._/-]")
-_EXTENSION = re.compile(r"\.(txt|text|md|html?|xhtml)$", re.IGNORECASE)
+_NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
+_LOST_CONDITION = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
 
 
-class StorageError(RuntimeError):
-    """A storage operation failed; the message names the endpoint, bucket and key."""
+class ProbeResult(StrEnum):
+    """What an anonymous GET of an object got."""
+
+    REFUSED = "refused"  # AccessDenied / HTTP 403: the only answer that proves privacy
+    READABLE = "readable"
+    INCONCLUSIVE = "inconclusive"  # anything else: a timeout, a 404, a redirect, ...
 
 
-def key_for(source_id: str) -> str:
-    """A safe object-key path for a source id (deterministic, no '..', no leading slash)."""
-    stem = _EXTENSION.sub("", source_id.strip())
-    parts = [p for p in stem.replace("\\", "/").split("/") if p not in ("", ".", "..")]
-    safe = _SAFE_KEY.sub(lambda m: quote(m.group(0), safe=""), "/".join(parts) or "_")
-    if len(safe) > MAX_KEY_ID:
-        # S3 keys stop at 1,024 bytes: keep a readable prefix and make it unique with a hash.
-        digest = hashlib.sha256(safe.encode()).hexdigest()[:16]
-        safe = f"{safe[: MAX_KEY_ID - 17]}~{digest}"
-    return safe
+def storage_error(
+    action: str, bucket: str, key: str, where: str, exc: BaseException
+) -> StorageError:
+    """A StorageError naming the call, with the server's code and status when it answered."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "?"))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        detail = f"{code}: {error.get('Message', '')}".strip().rstrip(":")
+        cls = PreconditionFailed if code in _LOST_CONDITION or status == 412 else StorageError
+        return cls(
+            f"{action} s3://{bucket}/{key} at {where} failed ({detail})",
+            s3_code=code,
+            status=status,
+            operation=action,
+            bucket=bucket,
+            key=key,
+        )
+    return StorageError(
+        f"{action} s3://{bucket}/{key} at {where} failed ({type(exc).__name__}: {exc})",
+        operation=action,
+        bucket=bucket,
+        key=key,
+    )
 
 
-def interval_slug(start: datetime, end: datetime) -> str:
-    fmt = "%Y%m%dT%H%M%SZ"
-    return f"{start.strftime(fmt)}_{end.strftime(fmt)}"
+class S3Store:
+    """The Store protocol over a boto3 client (thread-safe; one per process is plenty)."""
 
-
-@dataclass(frozen=True, slots=True)
-class Layout:
-    public_bucket: str
-    private_bucket: str
-    pipeline: str
-
-    @classmethod
-    def from_settings(cls, storage: StorageSettings, pipeline: str) -> Layout:
-        return cls(storage.public_bucket, storage.private_bucket, pipeline)
-
-    def free(self, source: str, key: str, ext: str) -> str:
-        return f"free/{source}/{key}.{ext}"
-
-    def paid(self, source: str, key: str, ext: str) -> str:
-        return f"paid/{source}/{key}.{ext}"
-
-    def meta(self, source: str, key: str) -> str:
-        return f"meta/{source}/{key}.json"
-
-    def quarantine(self, source: str, key: str) -> tuple[str, str]:
-        return f"quarantine/{source}/{key}/input", f"quarantine/{source}/{key}/reason.json"
-
-    def run_prefix(self, slug: str) -> str:
-        return f"runs/{self.pipeline}/{slug}/"
-
-    def manifest(self, slug: str) -> str:
-        return self.run_prefix(slug) + "manifest.jsonl"
-
-    def commit_marker(self, slug: str) -> str:
-        return self.marker_for(self.manifest(slug))
-
-    def partial_manifest(self, slug: str, plan_id: str) -> str:
-        """A run over some ids, a limit or some sources: never the interval's own manifest."""
-        return self.run_prefix(slug) + f"partial/{plan_id}.jsonl"
-
-    @staticmethod
-    def marker_for(manifest_key: str) -> str:
-        """The commit marker of a manifest: ``_COMMITTED`` beside an interval's manifest,
-        ``<key>.committed`` for a partial one."""
-        if manifest_key.endswith("/manifest.jsonl"):
-            return manifest_key.removesuffix("manifest.jsonl") + "_COMMITTED"
-        return manifest_key + ".committed"
-
-    @staticmethod
-    def manifest_for(marker_key: str) -> str:
-        if marker_key.endswith("/_COMMITTED"):
-            return marker_key.removesuffix("_COMMITTED") + "manifest.jsonl"
-        return marker_key.removesuffix(".committed")
-
-    def staging(self, slug: str, name: str) -> str:
-        return f"staging/{self.pipeline}/{slug}/{name}"
-
-
-def md5_b64(body: bytes) -> str:
-    return base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode("ascii")
-
-
-class ObjectStore:
-    """Thin, explicit wrapper over a boto3 client: every call names what it touched on error."""
-
-    def __init__(self, client: Any, settings: StorageSettings, where: str = "") -> None:
+    def __init__(
+        self,
+        client: Any,
+        settings: StorageSettings,
+        endpoint: S3Endpoint | None = None,
+    ) -> None:
         self.client = client
         self.settings = settings
-        self.where = where or getattr(getattr(client, "meta", None), "endpoint_url", "") or "S3"
+        self.endpoint = endpoint or S3Endpoint(
+            endpoint_url=getattr(getattr(client, "meta", None), "endpoint_url", None)
+        )
+        self.where = self.endpoint.describe()
 
-    def _fail(self, action: str, bucket: str, key: str, exc: Exception) -> StorageError:
-        if isinstance(exc, ClientError):
-            code = exc.response.get("Error", {}).get("Code", "?")
-            detail = f"{code}: {exc.response.get('Error', {}).get('Message', '')}".strip()
-        else:
-            detail = f"{type(exc).__name__}: {exc}"
-        return StorageError(f"{action} s3://{bucket}/{key} at {self.where} failed ({detail})")
+    @classmethod
+    def connect(cls, endpoint: S3Endpoint, settings: StorageSettings) -> S3Store:
+        client = make_client(endpoint, max_pool=max(10, settings.max_concurrency * 2))
+        return cls(client, settings, endpoint)
 
-    def put(
-        self,
-        bucket: str,
-        key: str,
-        body: bytes,
-        ext: str,
-        *,
-        encrypt: bool = False,
-        if_none_match: bool = False,
-        if_match: str | None = None,
-    ) -> str:
+    # -------------------------------------------------------------------------- writes
+    def _put_args(self, blob: Blob) -> dict[str, Any]:
         args: dict[str, Any] = {
-            "Bucket": bucket,
-            "Key": key,
-            "Body": body,
-            "ContentType": CONTENT_TYPES[ext],
-            "Metadata": {"sha256": hashlib.sha256(body).hexdigest()},
+            "Bucket": blob.bucket,
+            "Key": blob.key,
+            "Body": blob.body,
+            "ContentType": blob.content_type,
+            "Metadata": {"sha256": blob.sha256, **blob.metadata},
         }
         if self.settings.checksum == "md5":
-            args["ContentMD5"] = md5_b64(body)
+            args["ContentMD5"] = base64.b64encode(bytes.fromhex(blob.md5)).decode("ascii")
         elif self.settings.checksum == "sha256":
-            args["ChecksumSHA256"] = base64.b64encode(hashlib.sha256(body).digest()).decode()
-        if encrypt and self.settings.server_side_encryption:
+            args["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(blob.sha256)).decode("ascii")
+        if blob.encrypt and self.settings.server_side_encryption:
             args["ServerSideEncryption"] = self.settings.server_side_encryption
+        return args
+
+    def put(self, blob: Blob, *, if_none_match: bool = False, if_match: str | None = None) -> str:
+        args = self._put_args(blob)
         if if_none_match:
             args["IfNoneMatch"] = "*"
         if if_match:
-            args["IfMatch"] = if_match
+            args["IfMatch"] = if_match if if_match.startswith('"') else f'"{if_match}"'
         try:
-            return self.client.put_object(**args)["ETag"]
-        except ClientError as exc:
-            raise self._fail("PUT", bucket, key, exc) from exc
-        except Exception as exc:  # connection errors after botocore's own retries
-            raise self._fail("PUT", bucket, key, exc) from exc
+            return str(self.client.put_object(**args)["ETag"]).strip('"')
+        except (ClientError, BotoCoreError, OSError) as exc:
+            raise storage_error("PUT", blob.bucket, blob.key, self.where, exc) from exc
 
+    def put_groups(self, groups: Sequence[Sequence[Blob]]) -> None:
+        groups = [g for g in groups if g]
+        if not groups:
+            return
+        if len(groups) == 1 or self.settings.max_concurrency == 1:
+            for group in groups:
+                for blob in group:
+                    self.put(blob)
+            return
+
+        def write(group: Sequence[Blob]) -> None:
+            for blob in group:
+                self.put(blob)
+
+        workers = min(self.settings.max_concurrency, len(groups))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3-put") as pool:
+            futures: list[Future[None]] = [pool.submit(write, g) for g in groups]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = next((f for f in done if f.exception() is not None), None)
+            if failed is not None:
+                for future in futures:
+                    future.cancel()
+                wait(futures)
+                error = failed.exception()
+                assert error is not None
+                raise error
+
+    # --------------------------------------------------------------------------- reads
     def get(self, bucket: str, key: str) -> bytes | None:
-        """The object's bytes, or None when it does not exist."""
         found = self.get_with_etag(bucket, key)
         return None if found is None else found[0]
 
     def get_with_etag(self, bucket: str, key: str) -> tuple[bytes, str] | None:
-        """The object's bytes and ETag, or None when it does not exist."""
         try:
             response = self.client.get_object(Bucket=bucket, Key=key)
-            return response["Body"].read(), response["ETag"]
+            return response["Body"].read(), str(response["ETag"]).strip('"')
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
                 return None
-            raise self._fail("GET", bucket, key, exc) from exc
-        except Exception as exc:
-            raise self._fail("GET", bucket, key, exc) from exc
+            raise storage_error("GET", bucket, key, self.where, exc) from exc
+        except (BotoCoreError, OSError) as exc:
+            raise storage_error("GET", bucket, key, self.where, exc) from exc
 
-    def list(self, bucket: str, prefix: str, start_after: str = "") -> Iterator[dict[str, Any]]:
-        """Objects under prefix in key order (after ``start_after``, when given)."""
-        paginator = self.client.get_paginator("list_objects_v2")
-        args = {"Bucket": bucket, "Prefix": prefix} | (
-            {"StartAfter": start_after} if start_after else {}
+    def head(self, bucket: str, key: str) -> Listed | None:
+        try:
+            response = self.client.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
+                return None
+            raise storage_error("HEAD", bucket, key, self.where, exc) from exc
+        except (BotoCoreError, OSError) as exc:
+            raise storage_error("HEAD", bucket, key, self.where, exc) from exc
+        return Listed(
+            key,
+            str(response["ETag"]).strip('"'),
+            int(response.get("ContentLength", 0)),
+            response.get("LastModified"),
+            dict(response.get("Metadata") or {}),
         )
+
+    def list(self, bucket: str, prefix: str, *, start_after: str = "") -> Iterator[Listed]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        args: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+        if start_after:
+            args["StartAfter"] = start_after
         try:
             for page in paginator.paginate(**args):
-                yield from page.get("Contents", [])
-        except Exception as exc:
-            raise self._fail("LIST", bucket, prefix, exc) from exc
+                for item in page.get("Contents", []):
+                    yield Listed(
+                        item["Key"],
+                        str(item.get("ETag", "")).strip('"'),
+                        int(item.get("Size", 0)),
+                        item.get("LastModified"),
+                    )
+        except (ClientError, BotoCoreError, OSError) as exc:
+            raise storage_error("LIST", bucket, prefix, self.where, exc) from exc
 
-    def delete(self, bucket: str, keys: list[str]) -> None:
+    def delete(self, bucket: str, keys: Sequence[str]) -> None:
         for start in range(0, len(keys), 1000):
             batch = [{"Key": k} for k in keys[start : start + 1000]]
             if not batch:
                 continue
             try:
-                self.client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
-            except Exception as exc:
-                raise self._fail("DELETE", bucket, batch[0]["Key"], exc) from exc
+                response = self.client.delete_objects(
+                    Bucket=bucket, Delete={"Objects": batch, "Quiet": True}
+                )
+            except (ClientError, BotoCoreError, OSError) as exc:
+                raise storage_error("DELETE", bucket, batch[0]["Key"], self.where, exc) from exc
+            errors = response.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise StorageError(
+                    f"DELETE s3://{bucket}/{first.get('Key')} at {self.where} failed "
+                    f"({first.get('Code')}: {first.get('Message', '')}); "
+                    f"{len(errors)} key(s) not deleted",
+                    s3_code=first.get("Code"),
+                    operation="DELETE",
+                    bucket=bucket,
+                    key=first.get("Key"),
+                )
 
-    def put_json(self, bucket: str, key: str, data: Any, **kwargs: Any) -> str:
-        return self.put(bucket, key, dumps(data), "json", **kwargs)
+    def presign_get(self, bucket: str, key: str, expires: int) -> str:
+        return str(
+            self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires
+            )
+        )
 
+    # ------------------------------------------------------------------ anonymous probe
+    def anonymous_probe(self, bucket: str, key: str) -> tuple[ProbeResult, str]:
+        """GET the object without credentials, on the same endpoint and region.
 
-def dumps(data: Any) -> bytes:
-    """Canonical JSON bytes: sorted keys, UTF-8, so equal data gives equal bytes and hashes."""
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+        Only AccessDenied (HTTP 403) proves the object is private; a 404, a timeout, a
+        redirect or a DNS error proves nothing, so it is inconclusive, never "refused".
+        """
+        anonymous = make_client(self.endpoint, anonymous=True, timeout=10.0)
+        try:
+            anonymous.get_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", "?"))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code == "AccessDenied" or status == 403:
+                return ProbeResult.REFUSED, f"{code} (HTTP {status})"
+            return ProbeResult.INCONCLUSIVE, f"{code} (HTTP {status})"
+        except (BotoCoreError, OSError) as exc:
+            return ProbeResult.INCONCLUSIVE, f"{type(exc).__name__}: {exc}"
+        return ProbeResult.READABLE, "HTTP 200"
 
 
 def public_read_policy(bucket: str) -> dict[str, Any]:
@@ -258,11 +286,12 @@ def init_buckets(client: Any, settings: StorageSettings) -> list[str]:
 
 def _get_policy(client: Any, bucket: str) -> dict[str, Any] | None:
     try:
-        return json.loads(client.get_bucket_policy(Bucket=bucket)["Policy"])
+        policy: dict[str, Any] = json.loads(client.get_bucket_policy(Bucket=bucket)["Policy"])
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchBucketPolicy", "404"):
             return None
         raise
+    return policy
 
 
 def _listify(value: str | list[str]) -> list[str]:

@@ -32,7 +32,7 @@ class Blob:
     md5: str  # hex
     sha256: str  # hex
     encrypt: bool = False  # server-side encryption, when the settings ask for it
-    metadata: Mapping[str, str] = _EMPTY  # further x-amz-meta-* entries, ASCII only
+    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)  # x-amz-meta-*, ASCII
 
     @classmethod
     def of(
@@ -69,7 +69,7 @@ class Listed:
     etag: str  # without the surrounding quotes
     size: int
     last_modified: datetime | None = None
-    metadata: Mapping[str, str] = _EMPTY  # filled by head() only
+    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)  # head() only
 
 
 @runtime_checkable

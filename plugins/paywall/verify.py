@@ -1,23 +1,66 @@
-"""Audit committed outputs: present, untampered, marker-free, and private where they must be."""
+"""Audit committed outputs: present, untampered, marker-free, and private where they must be.
+
+Depends on the store and the layout only. Every finding is typed; the audit fails closed: an
+anonymous probe that does not get a clear refusal (AccessDenied / HTTP 403) is an
+*inconclusive* finding that fails verify with its reason, never a pass.
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, Protocol
 
 from paywall.articles import marker_problem
+from paywall.errors import ErrorCode, VerifyError
+from paywall.layout import Layout
 from paywall.metadata import sha256_hex
-from paywall.pipeline import Context
-from paywall.s3 import make_client
+from paywall.model import ObjectRef, Role
+from paywall.reader import manifest_keys, read_committed
+from paywall.segmentation import Markers
+from paywall.storage import ProbeResult
+from paywall.store import Store
+
+__all__ = [
+    "AnonymousProbe",
+    "Finding",
+    "FindingKind",
+    "Report",
+    "probe_of",
+    "verify_all",
+    "verify_run",
+]
 
 ANONYMOUS_PROBES = 3  # private objects probed anonymously per manifest
 SPOT_CHECKS = 16  # free objects read back and scanned per manifest, whatever their ETag
 
 
-class VerifyError(RuntimeError):
-    pass
+class FindingKind(StrEnum):
+    MANIFEST_MISSING = "manifest_missing"
+    NOT_COMMITTED = "not_committed"
+    PRIVATE_MANIFEST = "private_manifest"  # missing or not belonging to the manifest
+    MISSING = "missing"
+    TAMPERED = "tampered"
+    MARKER_IN_FREE = "marker_in_free"
+    PUBLICLY_READABLE = "publicly_readable"
+    PROBE_INCONCLUSIVE = "probe_inconclusive"
+
+    @property
+    def deterministic(self) -> bool:
+        """Whether running the audit again can change the finding (only a probe can)."""
+        return self is not FindingKind.PROBE_INCONCLUSIVE
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: FindingKind
+    location: str  # s3://bucket/key
+    detail: str
+
+    def text(self) -> str:
+        return f"[{self.kind.value}] {self.location}: {self.detail}"
 
 
 @dataclass
@@ -25,164 +68,207 @@ class Report:
     manifest_key: str
     objects_checked: int = 0
     anonymous_probes: int = 0
-    problems: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.findings
+
+    @property
+    def problems(self) -> list[str]:
+        return [f.text() for f in self.findings]
 
     def counts(self) -> dict[str, Any]:
+        kinds: dict[str, int] = {}
+        for finding in self.findings:
+            kinds[finding.kind.value] = kinds.get(finding.kind.value, 0) + 1
         return {
             "manifest_key": self.manifest_key,
             "objects_checked": self.objects_checked,
             "anonymous_probes": self.anonymous_probes,
-            "problems": len(self.problems),
+            "problems": len(self.findings),
+            "findings": kinds,
         }
 
     def text(self) -> str:
         head = (
             f"{self.manifest_key}: {self.objects_checked} object(s) checked, "
-            f"{self.anonymous_probes} anonymous probe(s), {len(self.problems)} problem(s)"
+            f"{self.anonymous_probes} anonymous probe(s), {len(self.findings)} problem(s)"
         )
-        return "\n".join([head, *(f"  - {p}" for p in self.problems)])
+        return "\n".join([head, *(f"  - {f.text()}" for f in self.findings)])
 
     def raise_for_problems(self) -> None:
-        if self.problems:
-            raise VerifyError(self.text())
+        if not self.findings:
+            return
+        deterministic = any(f.kind.deterministic for f in self.findings)
+        raise VerifyError(
+            self.text(),
+            code=ErrorCode.VERIFY if deterministic else ErrorCode.VERIFY_INCONCLUSIVE,
+            findings=[f.kind.value for f in self.findings],
+        )
 
 
-def verify_run(ctx: Context, manifest_key: str, spot_checks: int = SPOT_CHECKS) -> Report:
-    """Check every object a committed manifest names; return a report of every problem.
+class AnonymousProbe(Protocol):
+    def __call__(self, bucket: str, key: str) -> tuple[ProbeResult, str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Expected:
+    bucket: str
+    obj: ObjectRef
+
+
+def verify_run(
+    store: Store,
+    layout: Layout,
+    manifest_key: str,
+    *,
+    markers: Markers,
+    probe: AnonymousProbe | None,
+    spot_checks: int = SPOT_CHECKS,
+    max_concurrency: int = 16,
+) -> Report:
+    """Check every object a committed manifest names; return a report of every finding.
 
     Presence and integrity come from listings: each object's ETag must be the MD5 the
     manifest recorded, which proves the stored bytes are the ones the pipeline wrote -- and
-    free outputs were scanned for markers just before (``articles.marker_problem``). Objects
-    the listing cannot prove (no MD5 recorded, an ETag that is not a plain MD5) are read
-    back and hashed, free ones scanned again; so are ``spot_checks`` free objects per run,
-    end to end, whatever their ETag.
+    free outputs were scanned just before they were written. Objects the listing cannot
+    prove (no MD5 recorded, an ETag that is not a plain MD5) are read back and hashed, free
+    ones scanned again; so are ``spot_checks`` free objects per run, end to end.
+    ``probe`` GETs private objects without credentials (None: no anonymous access exists).
     """
-    layout, store, settings = ctx.layout, ctx.store, ctx.settings
     report = Report(manifest_key)
-    manifest = store.get(layout.public_bucket, manifest_key)
-    if manifest is None:
-        report.problems.append(f"manifest s3://{layout.public_bucket}/{manifest_key} is missing")
+    public, private = layout.public_bucket, layout.private_bucket
+    if store.get(public, manifest_key) is None:
+        report.findings.append(
+            Finding(FindingKind.MANIFEST_MISSING, f"s3://{public}/{manifest_key}", "missing")
+        )
         return report
-    marker_key = layout.marker_for(manifest_key)
-    marker = store.get(layout.public_bucket, marker_key)
-    if marker is None:
-        report.problems.append(f"commit marker {marker_key} is missing")
-    elif json.loads(marker).get("manifest_sha256") != sha256_hex(manifest):
-        report.problems.append(f"commit marker {marker_key} does not match the manifest")
+    run = read_committed(store, layout, manifest_key, private=True)
+    if run is None:
+        report.findings.append(
+            Finding(
+                FindingKind.NOT_COMMITTED,
+                f"s3://{public}/{layout.commit_marker(manifest_key)}",
+                "no commit marker names this manifest's sha256",
+            )
+        )
+        return report
+    if run.private_problem:
+        report.findings.append(
+            Finding(
+                FindingKind.PRIVATE_MANIFEST,
+                f"s3://{private}/{run.marker.private_manifest_key}",
+                run.private_problem,
+            )
+        )
 
-    expected: list[_Expected] = []
-    private_keys: list[tuple[str, str]] = []
-    for line in manifest.splitlines():
-        if not line.strip():
-            continue
-        record = json.loads(line)
-        objects = (record.get("sha256") or {}).get("objects") or {}
-        md5s = record.get("md5") or {}
-        keys = record.get("keys") or {}
-        free = set(keys.get("free", []))
-        meta = keys.get("meta")
-        for key, sha in objects.items():
-            public = key in free or key == meta
-            bucket = layout.public_bucket if public else layout.private_bucket
-            expected.append(_Expected(bucket, key, sha, md5s.get(key), key in free))
-            if not public:
-                private_keys.append((bucket, key))
-
-    markers = settings.markers.build()
+    expected = [
+        _Expected(public if obj.public else private, obj)
+        for record in run.records
+        for obj in record.objects
+    ]
     listed = _list_etags(store, expected)
-    free_keys = sorted(item.key for item in expected if item.is_free)
+    free_keys = sorted(e.obj.key for e in expected if e.obj.role is Role.FREE)
     # Spread over the run, the same ones every time (reruns audit the same objects).
     step = max(1, len(free_keys) // spot_checks) if spot_checks else 1
-    spot = set(free_keys[::step][:spot_checks])
+    spot = set(free_keys[::step][:spot_checks]) if spot_checks else set()
 
-    def check(item: _Expected) -> list[str]:
-        etag = listed.get((item.bucket, item.key))
+    def check(item: _Expected) -> list[Finding]:
+        where = f"s3://{item.bucket}/{item.obj.key}"
+        etag = listed.get((item.bucket, item.obj.key))
         if etag is None:
-            return [f"s3://{item.bucket}/{item.key} is missing"]
-        if item.md5 is not None and etag == item.md5 and item.key not in spot:
+            return [Finding(FindingKind.MISSING, where, "listed in the manifest, not in storage")]
+        if item.obj.md5 and etag == item.obj.md5 and item.obj.key not in spot:
             return []  # the bytes the pipeline wrote (and scanned): proven without a read
-        body = store.get(item.bucket, item.key)
+        body = store.get(item.bucket, item.obj.key)
         if body is None:
-            return [f"s3://{item.bucket}/{item.key} is missing"]
-        problems = []
+            return [Finding(FindingKind.MISSING, where, "listed, then gone")]
+        findings = []
         # A marker in a public object is the worst finding: report it even when tampered.
-        if item.is_free:
-            ext = item.key.rsplit(".", 1)[-1]
+        if item.obj.role is Role.FREE:
             text = body.decode("utf-8", errors="replace")
-            if problem := marker_problem(ext, text, markers):
-                problems.append(f"free object s3://{item.bucket}/{item.key} {problem}")
-        if sha256_hex(body) != item.sha256:
-            problems.append(
-                f"s3://{item.bucket}/{item.key} does not match its recorded sha256 "
-                "(tampered or stale)"
+            if problem := marker_problem(item.obj.ext, text, markers):
+                findings.append(Finding(FindingKind.MARKER_IN_FREE, where, problem))
+        if sha256_hex(body) != item.obj.sha256:
+            findings.append(
+                Finding(
+                    FindingKind.TAMPERED, where, "does not match its recorded sha256 (or stale)"
+                )
             )
-        return problems
+        return findings
 
-    with ThreadPoolExecutor(max_workers=settings.storage.max_concurrency) as pool:
-        for problems in pool.map(check, expected):
+    with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
+        for findings in pool.map(check, expected):
             report.objects_checked += 1
-            report.problems.extend(problems)
+            report.findings.extend(findings)
 
-    anonymous = make_client(_endpoint_of(ctx), anonymous=True, timeout=10.0)
-    for bucket, key in private_keys[:ANONYMOUS_PROBES] + _first_quarantine(private_keys):
-        report.anonymous_probes += 1
-        try:
-            anonymous.get_object(Bucket=bucket, Key=key)
-        except Exception:  # noqa: S112 - a refusal is the expected outcome
-            continue
-        report.problems.append(f"s3://{bucket}/{key} is readable without credentials")
+    if probe is not None:
+        targets = _probe_targets(e for e in expected if not e.obj.public)
+        for bucket, key in targets:
+            report.anonymous_probes += 1
+            result, detail = probe(bucket, key)
+            where = f"s3://{bucket}/{key}"
+            if result is ProbeResult.READABLE:
+                report.findings.append(
+                    Finding(
+                        FindingKind.PUBLICLY_READABLE, where, f"readable anonymously ({detail})"
+                    )
+                )
+            elif result is ProbeResult.INCONCLUSIVE:
+                report.findings.append(
+                    Finding(
+                        FindingKind.PROBE_INCONCLUSIVE,
+                        where,
+                        f"an anonymous GET was not refused with AccessDenied/403 ({detail}); "
+                        "privacy is not proven",
+                    )
+                )
     return report
 
 
-@dataclass(frozen=True)
-class _Expected:
-    bucket: str
-    key: str
-    sha256: str
-    md5: str | None
-    is_free: bool
+def _probe_targets(private: Iterable[_Expected]) -> list[tuple[str, str]]:
+    """A few paid objects plus one quarantined input per run."""
+    items = list(private)
+    paid = [(e.bucket, e.obj.key) for e in items if e.obj.role is Role.PAID][:ANONYMOUS_PROBES]
+    quarantined = [(e.bucket, e.obj.key) for e in items if e.obj.role is Role.INPUT][:1]
+    return paid + quarantined
 
 
-def _list_etags(store: Any, expected: list[_Expected]) -> dict[tuple[str, str], str]:
+def _list_etags(store: Store, expected: list[_Expected]) -> dict[tuple[str, str], str]:
     """ETags of the expected objects, by LIST: one listing per folder, over the key range
     the manifest names only (a folder may hold other intervals' objects too)."""
     ranges: dict[tuple[str, str], list[str]] = {}
     for item in expected:
-        folder = item.key.rsplit("/", 1)[0] + "/"
-        ranges.setdefault((item.bucket, folder), []).append(item.key)
+        folder = item.obj.key.rsplit("/", 1)[0] + "/"
+        ranges.setdefault((item.bucket, folder), []).append(item.obj.key)
     found: dict[tuple[str, str], str] = {}
     for (bucket, folder), keys in ranges.items():
         first, last = min(keys), max(keys)
         # StartAfter is exclusive: a proper prefix of the first key sorts just before it.
         for obj in store.list(bucket, folder, start_after=first[:-1]):
-            if obj["Key"] > last:
+            if obj.key > last:
                 break
-            found[(bucket, obj["Key"])] = obj["ETag"].strip('"')
+            found[(bucket, obj.key)] = obj.etag
     return found
 
 
-def _first_quarantine(keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [k for k in keys if k[1].startswith("quarantine/")][:1]
-
-
-def _endpoint_of(ctx: Context) -> Any:
-    from paywall.s3 import S3Endpoint
-
-    url = ctx.store.client.meta.endpoint_url
-    return S3Endpoint(endpoint_url=url)
-
-
-def verify_interval_manifests(ctx: Context) -> list[Report]:
-    """Verify every committed manifest of the pipeline (the ``paywall verify`` command)."""
-    layout = ctx.layout
-    prefix = f"runs/{layout.pipeline}/"
-    keys = [
-        o["Key"]
-        for o in ctx.store.list(layout.public_bucket, prefix)
-        if o["Key"].endswith(".jsonl")  # interval manifests and partial ones
+def verify_all(
+    store: Store,
+    layout: Layout,
+    *,
+    markers: Markers,
+    probe: AnonymousProbe | None,
+) -> list[Report]:
+    """Verify every committed manifest of the pipeline (the ``paywall verify`` command),
+    interval manifests and partial ones."""
+    return [
+        verify_run(store, layout, key, markers=markers, probe=probe)
+        for key in manifest_keys(store, layout)
     ]
-    return [verify_run(ctx, key) for key in sorted(keys)]
+
+
+def probe_of(store: Store) -> AnonymousProbe | None:
+    """The store's anonymous probe, when it has one."""
+    found = getattr(store, "anonymous_probe", None)
+    return found if callable(found) else None

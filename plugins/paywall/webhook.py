@@ -2,9 +2,11 @@
 
 Batches of ``webhook.batch_size`` records, a timeout per request, retries with backoff on
 connection errors, 5xx and 429, and an ``Idempotency-Key`` per batch derived from the manifest
-hash, so a receiver can drop the duplicates a rerun sends. A batch that still fails raises
-WebhookError: the publish task fails with that message, and its retry resends everything.
-Records are manifest records: public fields only, never paid text.
+hash, so a receiver can drop the duplicates a rerun sends. It runs after the commit, as its own
+task (``notify`` in the DAG), so a receiver that is down never blocks the commit, the asset
+event or verify; a batch that still fails raises WebhookError, the task fails visibly and its
+retry resends everything. Records are public manifest lines: never paid text, never digests
+of private objects.
 """
 
 from __future__ import annotations
@@ -17,13 +19,38 @@ from typing import Any
 import urllib3
 
 from paywall.config import WebhookSettings
+from paywall.errors import PipelineError, WebhookError
+from paywall.layout import Layout
 from paywall.metadata import sha256_hex
+from paywall.reader import read_committed
+from paywall.store import Store
+
+__all__ = ["RETRY_STATUSES", "WebhookError", "notify_run", "send_records"]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-class WebhookError(RuntimeError):
-    pass
+def notify_run(
+    store: Store,
+    layout: Layout,
+    settings: WebhookSettings,
+    manifest_key: str,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Send a committed run's public records to the webhook (nothing when none is set)."""
+    if not settings.url:
+        return {"batches": 0, "records": 0}
+    run = read_committed(store, layout, manifest_key)
+    if run is None:
+        raise PipelineError(f"{manifest_key} is not committed: nothing to send")
+    return send_records(
+        settings,
+        [r.public_json() for r in run.records],
+        manifest_key=manifest_key,
+        manifest_sha256=run.manifest_sha256,
+        sleep=sleep,
+    )
 
 
 def send_records(
@@ -76,6 +103,9 @@ def send_records(
             raise WebhookError(
                 f"webhook {settings.url} failed for batch {number}/{len(batches)} of "
                 f"{manifest_key} after {attempt + 1} attempt(s): {problem}; the manifest is "
-                "committed, a rerun of the publish task resends every batch"
+                "committed, a retry of the notify task resends every batch",
+                batch=number,
+                batches=len(batches),
+                problem=problem,
             )
     return {"batches": len(batches), "records": len(records)}

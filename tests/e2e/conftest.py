@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from paywall import devstack
 from paywall.config import Settings, load_settings
 from paywall.pipeline import Context
 from paywall.s3 import make_client
-from paywall.servers import S3Server, available_backends
 from paywall.storage import ObjectStore, init_buckets
+from paywall_dev import devstack
+from paywall_dev.servers import S3Server, available_backends
 from tests.conftest import BACKENDS_USED, REPO, SAMPLES, write_config
 
 DAYS = ("2026/11/17", "2026/11/18", "2026/11/19", "2026/11/20", "2026/11/21", "2026/11/22")
@@ -95,7 +95,7 @@ class Standalone:
 @pytest.fixture(scope="session")
 def standalone(e2e_s3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]:
     """`airflow standalone` (scheduler, dag-processor, api-server, triggerer) on free ports."""
-    from paywall.servers import free_port, stop_process_group
+    from paywall_dev.servers import free_port, stop_process_group
 
     tmp = tmp_path_factory.mktemp("standalone")
     env = build_airflow_env(tmp, e2e_s3)

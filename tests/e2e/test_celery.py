@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from paywall import devstack
-from paywall.cluster import Cluster, Ports
 from paywall.config import Settings, load_settings
 from paywall.s3 import make_client
-from paywall.servers import S3Server, free_port, stop_process_group
 from paywall.storage import ObjectStore, init_buckets
+from paywall_dev import devstack
+from paywall_dev.cluster import Cluster, Ports
+from paywall_dev.servers import S3Server, free_port, stop_process_group
 from tests.conftest import write_config
 
 pytestmark = pytest.mark.slow

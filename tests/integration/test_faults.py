@@ -13,10 +13,10 @@ import pytest
 from paywall.config import load_settings
 from paywall.pipeline import Context, PipelineError, run_interval
 from paywall.s3 import make_client
-from paywall.servers import S3Server
 from paywall.sources import Interval
 from paywall.storage import ObjectStore, StorageError, init_buckets
 from paywall.verify import verify_run
+from paywall_dev.servers import S3Server
 from tests.conftest import REPO, write_config
 
 sys.path.insert(0, str(REPO / "bench"))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from paywall.config import HttpLimits, HttpSource
-from paywall.fetch import Fetcher, FetchFailed
+from paywall.fetch import Fetcher
 from paywall.pipeline import Context, run_interval
 from paywall.sources import ArticleRef, FetchError, Interval, SourceError
 from paywall.sources.http import HttpSiteSource
@@ -143,7 +143,7 @@ def test_failure_threshold_fails_without_committing(make_ctx, site: SiteServer) 
 )
 def test_hostile_responses_fail_fast_with_a_reason(site: SiteServer, path: str, reason: str):
     fetcher = Fetcher(HttpLimits.model_validate(LIMITS | {"retries": 0}), "t", True)
-    with pytest.raises(FetchFailed) as error:
+    with pytest.raises(FetchError) as error:
         fetcher.get(site.base + path)
     assert error.value.reason.startswith(reason)
 
@@ -151,7 +151,7 @@ def test_hostile_responses_fail_fast_with_a_reason(site: SiteServer, path: str, 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/x", "gopher://x/"])
 def test_only_http_and_https(url: str) -> None:
     fetcher = Fetcher(HttpLimits(), "t", True)
-    with pytest.raises(FetchFailed, match=r"scheme .* is not allowed"):
+    with pytest.raises(FetchError, match=r"scheme .* is not allowed"):
         fetcher.get(url)
 
 
@@ -178,7 +178,7 @@ def test_private_addresses_are_refused_at_resolution(address: str) -> None:
         return [address]
 
     fetcher = Fetcher(HttpLimits(), "t", allow_private=False, resolver=resolver)
-    with pytest.raises(FetchFailed, match=r"refused: news\.example\.test resolves to a non-public"):
+    with pytest.raises(FetchError, match=r"refused: news\.example\.test resolves to a non-public"):
         fetcher.get("http://news.example.test/a.html")
     assert calls == ["news.example.test"]
 

@@ -32,7 +32,15 @@ out = {"errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": {}}
 for dag_id, dag in bag.dags.items():
     out["dags"][dag_id] = {
         "tags": sorted(dag.tags),
-        "tasks": {t.task_id: {"owner": t.owner, "retries": t.retries} for t in dag.tasks},
+        "tasks": {
+            t.task_id: {
+                "owner": t.owner,
+                "retries": t.retries,
+                "upstream": sorted(t.upstream_task_ids),
+                "outlets": sorted(getattr(o, "name", str(o)) for o in t.outlets),
+            }
+            for t in dag.tasks
+        },
         "doc_md": bool(dag.doc_md),
     }
 print(json.dumps(out))
@@ -77,8 +85,18 @@ def test_dags_have_tags_owner_retries_and_docs(dagbag: dict) -> None:
 
 
 def test_pipeline_wiring(dagbag: dict) -> None:
-    tasks = set(dagbag["dags"]["paywall_articles"]["tasks"])
-    assert tasks == {"plan", "chunks", "process", "publish", "verify"}
+    tasks = dagbag["dags"]["paywall_articles"]["tasks"]
+    assert set(tasks) == {"plan", "chunks", "process", "publish", "verify", "notify"}
+    assert tasks["publish"]["upstream"] == ["chunks", "plan", "process"] or set(
+        tasks["publish"]["upstream"]
+    ) >= {"plan", "process"}
+    # The asset event belongs to publish, which the webhook can no longer fail: notify is a
+    # task of its own, after verify, and nothing waits for it.
+    assert tasks["publish"]["outlets"] == ["paywall_manifests_paywall_articles"]
+    assert tasks["verify"]["upstream"] == ["publish"]
+    assert set(tasks["notify"]["upstream"]) == {"publish", "verify"}
+    assert not any("notify" in t["upstream"] for t in tasks.values())
+    assert all(not t["outlets"] for name, t in tasks.items() if name != "publish")
 
 
 def test_bad_config_is_an_import_error_naming_file_and_key(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from paywall.config import load_settings
-from paywall.devstack import CONNECTION_ID
 from paywall.s3 import endpoint_from_connection
+from paywall_dev.devstack import CONNECTION_ID
 from tests.conftest import REPO
 
 BIN = Path(sys.executable).parent

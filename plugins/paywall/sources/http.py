@@ -9,7 +9,7 @@ from urllib.parse import urljoin, urlsplit
 from paywall.articles import Format, RawArticle
 from paywall.config import HttpSource
 from paywall.feeds import Entry, IndexParseError, parse_index
-from paywall.fetch import Fetcher, FetchFailed
+from paywall.fetch import Fetcher
 from paywall.sources.base import (
     ArticleRef,
     FetchError,
@@ -45,7 +45,7 @@ class HttpSiteSource:
     def _read_index(self, url: str) -> tuple[list[Entry], list[str]]:
         try:
             response = self.fetcher.get(url, accept=INDEX_TYPES)
-        except FetchFailed as exc:
+        except FetchError as exc:
             raise SourceError(
                 f"source {self.name!r}: cannot read index {url}: {exc.reason}"
             ) from None
@@ -88,12 +88,9 @@ class HttpSiteSource:
 
     def fetch(self, ref: ArticleRef, previous: dict[str, Any] | None = None) -> RawArticle:
         previous = previous or {}
-        try:
-            response = self.fetcher.get(
-                ref.locator, etag=previous.get("etag"), last_modified=previous.get("last_modified")
-            )
-        except FetchFailed as exc:
-            raise FetchError(exc.reason) from None
+        response = self.fetcher.get(
+            ref.locator, etag=previous.get("etag"), last_modified=previous.get("last_modified")
+        )
         if response.not_modified:
             raise NotModified(ref.locator)
         origin = {

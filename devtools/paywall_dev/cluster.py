@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from paywall import devstack
 from paywall.config import Settings
-from paywall.servers import S3Server, free_port
+from paywall_dev import devstack
+from paywall_dev.servers import S3Server, free_port
 
 NODE_NAME_ENV = "PAYWALL_NODE_NAME"
 
@@ -270,7 +270,7 @@ class Cluster:
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__API__BASE_URL": self.base_url,
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
-            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "paywall.cluster.node_name",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "paywall_dev.cluster.node_name",
             # Workers are separate machines in spirit: task logs go to S3, not local disk.
             "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
             "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": (

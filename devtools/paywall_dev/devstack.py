@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from paywall.servers import REPO, S3Server, stop_process_group
+from paywall_dev.servers import REPO, S3Server, stop_process_group
 
 STATE = Path(os.environ.get("PAYWALL_STATE", REPO / ".state"))
 DAG_ID = "paywall_articles"

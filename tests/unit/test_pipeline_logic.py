@@ -1,0 +1,630 @@
+"""The pipeline's logic on the in-memory store: outcomes, counts, keys, idempotency, revisions,
+retraction, fetch-failure carry-over, migration, commit, catalog and verify findings.
+
+Each of the five integrity findings of the output-contract issue has a regression test here
+(``test_finding_*``); they failed on the contract before it was typed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import jsonschema
+import pytest
+
+from paywall import pipeline
+from paywall.articles import RawArticle, article_id
+from paywall.catalog import build_catalog, update_catalog
+from paywall.errors import (
+    ErrorCode,
+    FetchError,
+    NotModified,
+    PipelineError,
+    VerifyError,
+    WebhookError,
+)
+from paywall.layout import EXTENSIONS, Layout
+from paywall.memstore import MemoryStore
+from paywall.metadata import load_schema, sha256_hex
+from paywall.model import (
+    Action,
+    ArticleRef,
+    Interval,
+    ManifestRecord,
+    Outcome,
+    Role,
+    dumps,
+)
+from paywall.pipeline import Context, run_interval
+from paywall.reader import StaleObject, committed_runs, presign_paid, read_committed, read_public
+from paywall.storage import ProbeResult
+from paywall.store import Blob
+from paywall.verify import FindingKind, probe_of, verify_run
+from paywall.webhook import notify_run
+
+DAY = Interval(datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
+STAMP = "2026-11-20T08:00:00Z"
+
+
+def article(n: int | str, paid: str | None = None) -> bytes:
+    paid = paid if paid is not None else f"PAID-SENTINEL-{n} 付费正文第{n}段。"
+    return f"标题{n}\n公开导语{n}。\n##paidbegin##{paid}##paidend##\n结尾{n}。\n".encode()
+
+
+@dataclass
+class DictSource:
+    """A source over a dict of id -> bytes; ``failing`` ids raise a fetch error, and ids in
+    ``etags`` answer a conditional fetch with 304 when the validator matches."""
+
+    name: str
+    items: dict[str, bytes]
+    failing: set[str] = field(default_factory=set)
+    etags: dict[str, str] = field(default_factory=dict)
+    fetches: list[str] = field(default_factory=list)
+
+    def list(self, interval: Interval | None) -> list[ArticleRef]:
+        return [ArticleRef(self.name, i, STAMP, i) for i in sorted(self.items)]
+
+    def fetch(self, ref: ArticleRef, previous: Mapping[str, Any] | None = None) -> RawArticle:
+        self.fetches.append(ref.source_id)
+        if ref.source_id in self.failing:
+            raise FetchError("HTTP 503", f"http://site/{ref.source_id}")
+        etag = self.etags.get(ref.source_id)
+        if etag and previous and previous.get("etag") == etag:
+            raise NotModified(ref.source_id)
+        origin = {"etag": etag} if etag else {}
+        return RawArticle(
+            self.name, ref.source_id, self.items[ref.source_id], published_at=STAMP, origin=origin
+        )
+
+
+def with_source(ctx: Context, source: DictSource) -> Context:
+    ctx.source = lambda name: source  # type: ignore[method-assign]
+    return ctx
+
+
+@pytest.fixture
+def desk(make_mem_ctx) -> tuple[Context, DictSource]:
+    source = DictSource("desk", {f"2026/11/20/a{n}.txt": article(n) for n in range(3)})
+    ctx = make_mem_ctx(
+        pipeline={"name": "desk_pipeline", "max_failure_ratio": 0.5},
+        sources=[{"name": "desk", "kind": "local", "path": "/nonexistent"}],
+    )
+    return with_source(ctx, source), source
+
+
+def store_of(ctx: Context) -> MemoryStore:
+    assert isinstance(ctx.store, MemoryStore)
+    return ctx.store
+
+
+def manifest_records(ctx: Context) -> list[ManifestRecord]:
+    run = read_committed(ctx.store, ctx.layout, ctx.layout.manifest(DAY.slug), private=True)
+    assert run is not None
+    return run.records
+
+
+def audit(ctx: Context, **kwargs: Any) -> Any:
+    return verify_run(
+        ctx.store,
+        ctx.layout,
+        ctx.layout.manifest(DAY.slug),
+        markers=ctx.settings.markers.build(),
+        probe=probe_of(ctx.store),
+        **kwargs,
+    )
+
+
+# --------------------------------------------------------------------- the five findings
+
+
+def test_finding_1_no_marker_articles_are_quarantined_in_every_count_and_the_catalog_builds(
+    make_mem_ctx,
+) -> None:
+    items = {f"2026/11/20/good-{n:02d}.txt": article(n) for n in range(20)}
+    items |= {f"2026/11/20/bare-{n}.txt": f"标题{n}\n没有标记的文章。\n".encode() for n in range(2)}
+    ctx = with_source(
+        make_mem_ctx(sources=[{"name": "desk", "kind": "local", "path": "/x"}]),
+        DictSource("desk", items),
+    )
+    summary = run_interval(ctx, DAY)
+    assert (summary.counts.published, summary.counts.quarantined, summary.counts.failed) == (
+        20,
+        2,
+        0,
+    )
+    extra = summary.asset_extra()
+    jsonschema.validate(extra, load_schema("asset-extra"))
+    assert (extra["published"], extra["quarantined"]) == (20, 2)
+    records = manifest_records(ctx)
+    by_outcome = {o: sum(r.outcome is o for r in records) for o in Outcome}
+    assert by_outcome == {Outcome.PUBLISHED: 20, Outcome.QUARANTINED: 2, Outcome.FAILED: 0}
+    catalog = build_catalog(ctx.store, ctx.layout)  # raised KeyError: 'free' before
+    assert len(catalog["articles"]) == 20
+    assert update_catalog(ctx.store, ctx.layout)["articles"] == 20
+
+
+def test_finding_1_all_free_policy_publishes_no_marker_articles(make_mem_ctx) -> None:
+    source = DictSource("desk", {"2026/11/20/bare.txt": "标题\n没有标记。\n".encode()})
+    ctx = with_source(
+        make_mem_ctx(
+            sources=[{"name": "desk", "kind": "local", "path": "/x", "no_markers": "all_free"}]
+        ),
+        source,
+    )
+    summary = run_interval(ctx, DAY)
+    assert summary.counts.published == 1 and summary.counts.statuses == {"no_markers": 1}
+    assert len(build_catalog(ctx.store, ctx.layout)["articles"]) == 1
+
+
+COLLIDING = [
+    ("2026/11/20/a.txt", "2026/11/20/a.html"),
+    ("x/a//b.txt", "x/a/b.txt"),
+    ("../etc/p.txt", "etc/p.txt"),
+    ("site/2026/11/a.html", "site/2026/11/a"),
+]
+
+
+@pytest.mark.parametrize(("one", "other"), COLLIDING)
+def test_finding_2_two_articles_never_share_an_object(make_mem_ctx, one: str, other: str) -> None:
+    source = DictSource("desk", {one: article("one"), other: article("other")})
+    ctx = with_source(make_mem_ctx(sources=[{"name": "desk", "kind": "local", "path": "/x"}]),
+                      source)  # fmt: skip
+    summary = run_interval(ctx, DAY)
+    assert summary.counts.published == 2
+    records = manifest_records(ctx)
+    keys = [o.key for r in records for o in r.objects]
+    assert len(keys) == len(set(keys))
+    assert all({o.role for o in r.objects} == {Role.PAID, Role.FREE, Role.META} for r in records)
+    assert audit(ctx).ok
+    # Each paid half is the article's own: what presign hands a subscriber is not the other's.
+    store = store_of(ctx)
+    for source_id, tag in ((one, "one"), (other, "other")):
+        url = presign_paid(store, ctx.layout, "desk", source_id)
+        key = url.removeprefix(f"memory://{ctx.layout.private_bucket}/").split("?")[0]
+        assert (
+            store.get(ctx.layout.private_bucket, key)
+            == f"PAID-SENTINEL-{tag} 付费正文第{tag}段。".encode()
+        )
+    # A rerun finds everything as it left it: no tampering reported, nothing rewritten.
+    again = run_interval(ctx, DAY)
+    assert again.writes == 0 and not again.changed
+
+
+def test_finding_3_a_fetch_failure_keeps_the_published_article(desk) -> None:
+    ctx, source = desk
+    first = run_interval(ctx, DAY)
+    assert first.counts.published == 3
+    before = {r.article_id: r for r in manifest_records(ctx)}
+    source.failing.add("2026/11/20/a1.txt")
+    second = run_interval(ctx, DAY)
+    assert (second.counts.published, second.counts.failed) == (2, 1)
+    assert second.counts.statuses == {"fetch_failed": 1, "ok": 2}
+    failed = next(r for r in manifest_records(ctx) if r.outcome is Outcome.FAILED)
+    kept = before[failed.article_id]
+    assert failed.carried and failed.reason == "HTTP 503" and failed.status == "fetch_failed"
+    assert (failed.objects, failed.revision, failed.title) == (
+        kept.objects,
+        kept.revision,
+        kept.title,
+    )
+    assert failed.live  # its free half and metadata stay public and on record
+    report = audit(ctx)
+    assert report.ok and report.objects_checked == 3 * 3  # verify still audits its objects
+    catalog = build_catalog(ctx.store, ctx.layout)
+    assert failed.article_id in {a["article_id"] for a in catalog["articles"]}
+    # Its objects are still proven: deleting one is found.
+    free = failed.object(Role.FREE)
+    assert free is not None
+    ctx.store.delete(ctx.layout.public_bucket, [free.key])
+    assert [f.kind for f in audit(ctx).findings] == [FindingKind.MISSING]
+    # Back online and unchanged: published again, same revision, nothing but the gap rewritten
+    # only with force (a rerun trusts the committed manifest; verify reported the gap).
+    source.failing.clear()
+    third = run_interval(ctx, DAY)
+    assert third.counts.published == 3
+    back = next(r for r in manifest_records(ctx) if r.article_id == failed.article_id)
+    assert back.outcome is Outcome.PUBLISHED and not back.carried
+    assert back.revision == kept.revision
+
+
+def test_finding_4_a_dead_webhook_never_blocks_the_commit(make_mem_ctx) -> None:
+    ctx = with_source(
+        make_mem_ctx(
+            sources=[{"name": "desk", "kind": "local", "path": "/x"}],
+            webhook={"url": "http://127.0.0.1:9/hook", "retries": 0, "timeout_seconds": 1},
+        ),
+        DictSource("desk", {"a.txt": article(1)}),
+    )
+    summary = run_interval(ctx, DAY)  # publish does not call the webhook any more
+    assert summary.committed and summary.manifest_key
+    assert read_committed(ctx.store, ctx.layout, summary.manifest_key) is not None
+    assert audit(ctx).ok
+    with pytest.raises(WebhookError) as error:  # the notify task fails on its own
+        notify_run(ctx.store, ctx.layout, ctx.settings.webhook, summary.manifest_key)
+    assert error.value.code is ErrorCode.WEBHOOK and "retry of the notify task" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind", "code"),
+    [
+        ((ProbeResult.INCONCLUSIVE, "ReadTimeout"), FindingKind.PROBE_INCONCLUSIVE,
+         ErrorCode.VERIFY_INCONCLUSIVE),
+        ((ProbeResult.INCONCLUSIVE, "NoSuchKey (HTTP 404)"), FindingKind.PROBE_INCONCLUSIVE,
+         ErrorCode.VERIFY_INCONCLUSIVE),
+        ((ProbeResult.READABLE, "HTTP 200"), FindingKind.PUBLICLY_READABLE, ErrorCode.VERIFY),
+    ],
+)  # fmt: skip
+def test_finding_5_verify_fails_closed_on_anything_but_a_refusal(
+    desk, answer: tuple[ProbeResult, str], kind: FindingKind, code: ErrorCode
+) -> None:
+    ctx, _ = desk
+    run_interval(ctx, DAY)
+    report = verify_run(
+        ctx.store,
+        ctx.layout,
+        ctx.layout.manifest(DAY.slug),
+        markers=ctx.settings.markers.build(),
+        probe=lambda bucket, key: answer,
+    )
+    assert report.anonymous_probes >= 1
+    assert {f.kind for f in report.findings} == {kind}
+    with pytest.raises(VerifyError) as error:
+        report.raise_for_problems()
+    assert error.value.code is code
+
+
+# --------------------------------------------------------------------------- the logic
+
+
+def test_rerun_writes_nothing_commits_the_same_bytes_and_force_rewrites(desk) -> None:
+    ctx, source = desk
+    first = run_interval(ctx, DAY)
+    assert first.counts.actions == {"written": 3} and first.changed
+    snapshot = store_of(ctx).snapshot()
+    manifest = ctx.store.get(ctx.layout.public_bucket, first.manifest_key or "")
+    source.fetches.clear()
+    second = run_interval(ctx, DAY)
+    assert second.counts.actions == {"unchanged": 3} and not second.changed
+    assert second.writes == 0 and store_of(ctx).snapshot() == snapshot
+    assert ctx.store.get(ctx.layout.public_bucket, second.manifest_key or "") == manifest
+    forced = run_interval(ctx, DAY, force=True)
+    assert forced.counts.actions == {"written": 3} and forced.writes == 3 * 3
+
+
+def test_counts_equal_the_manifests_outcomes(desk) -> None:
+    ctx, source = desk
+    source.items["2026/11/20/broken.txt"] = "标题\n##paidbegin 坏了\n".encode()
+    source.items["2026/11/20/gone.txt"] = article(9)
+    source.failing.add("2026/11/20/gone.txt")
+    summary = run_interval(ctx, DAY)
+    records = manifest_records(ctx)
+    assert summary.counts.articles == len(records) == 5
+    for outcome in Outcome:
+        assert summary.counts.outcomes[outcome.value] == sum(r.outcome is outcome for r in records)
+    marker = json.loads(
+        ctx.store.get(
+            ctx.layout.public_bucket, ctx.layout.commit_marker(summary.manifest_key or "")
+        )
+        or b""
+    )
+    jsonschema.validate(marker, load_schema("commit"))
+    assert marker["counts"] == summary.counts.to_json()
+
+
+def test_a_changed_article_gets_a_new_revision_and_an_ambiguous_one_is_retracted(desk) -> None:
+    ctx, source = desk
+    run_interval(ctx, DAY)
+    sid = "2026/11/20/a1.txt"
+    layout, store = ctx.layout, ctx.store
+    meta_key = layout.meta("desk", sid)
+    first = json.loads(store.get(layout.public_bucket, meta_key) or b"")
+    source.items[sid] = article(1, paid="改过的付费内容")
+    summary = run_interval(ctx, DAY)
+    assert summary.counts.actions == {"unchanged": 2, "written": 1}
+    second = json.loads(store.get(layout.public_bucket, meta_key) or b"")
+    assert (first["revision"], second["revision"]) == (1, 2)
+    assert (
+        store.get(layout.private_bucket, layout.paid("desk", sid, "txt"))
+        == "改过的付费内容".encode()
+    )
+
+    source.items[sid] = "标题\n免费##paidend##付费\n".encode()  # now ambiguous
+    summary = run_interval(ctx, DAY)
+    assert summary.counts.actions == {"retracted": 1, "unchanged": 2}
+    assert store.get(layout.public_bucket, meta_key) is None
+    assert store.get(layout.public_bucket, layout.free("desk", sid, "txt")) is None
+    assert store.get(layout.private_bucket, layout.paid("desk", sid, "txt")) is None
+    record = next(r for r in manifest_records(ctx) if r.source_id == sid)
+    assert record.outcome is Outcome.QUARANTINED and record.status == "unmatched_end"
+    assert not record.live and audit(ctx).ok
+    assert sid not in {a["source_id"] for a in build_catalog(store, layout)["articles"]}
+
+    source.items[sid] = article(1, paid="第三版")  # fixed: published again, revision 3
+    run_interval(ctx, DAY)
+    third = json.loads(store.get(layout.public_bucket, meta_key) or b"")
+    assert third["revision"] == 3
+
+
+def test_not_modified_keeps_the_record_and_costs_no_split(desk) -> None:
+    ctx, source = desk
+    source.etags["2026/11/20/a0.txt"] = '"v1"'
+    run_interval(ctx, DAY)
+    calls: list[str] = []
+    real = pipeline.split_article
+
+    def counting(raw: RawArticle, options: Any) -> Any:
+        calls.append(raw.source_id)
+        return real(raw, options)
+
+    pipeline.split_article = counting  # type: ignore[assignment]
+    try:
+        summary = run_interval(ctx, DAY)
+    finally:
+        pipeline.split_article = real  # type: ignore[assignment]
+    assert calls == [] and summary.counts.actions == {"unchanged": 3}
+
+
+def test_the_validators_stay_private(desk) -> None:
+    ctx, source = desk
+    source.etags["2026/11/20/a0.txt"] = '"5d41402abc4b2a76b9719d911017c592"'  # an MD5 ETag
+    run_interval(ctx, DAY)
+    public = b"".join(
+        ctx.store.get(ctx.layout.public_bucket, k) or b""
+        for k in store_of(ctx).keys(ctx.layout.public_bucket)
+    )
+    assert b"5d41402abc4b2a76b9719d911017c592" not in public
+    record = next(r for r in manifest_records(ctx) if r.source_id.endswith("a0.txt"))
+    assert record.origin == {"etag": '"5d41402abc4b2a76b9719d911017c592"'}
+
+
+def test_no_public_object_carries_a_digest_of_paid_or_raw_text(desk) -> None:
+    ctx, _ = desk
+    run_interval(ctx, DAY)
+    store = store_of(ctx)
+    secrets: set[str] = set()
+    for key in store.keys(ctx.layout.private_bucket):
+        body = store.get(ctx.layout.private_bucket, key) or b""
+        if key.startswith(("paid/", "quarantine/")):
+            import hashlib
+
+            secrets |= {sha256_hex(body), hashlib.md5(body, usedforsecurity=False).hexdigest()}
+    for _sid, raw in DictSource(
+        "x", {f"2026/11/20/a{n}.txt": article(n) for n in range(3)}
+    ).items.items():
+        secrets.add(sha256_hex(raw))
+    assert secrets
+    for key in store.keys(ctx.layout.public_bucket):
+        body = (store.get(ctx.layout.public_bucket, key) or b"").decode()
+        found = [s for s in secrets if s in body]
+        assert not found, f"{key} carries a digest of private text"
+
+
+def test_one_poison_pill_quarantines_itself_and_the_chunk_goes_on(desk, monkeypatch) -> None:
+    ctx, _ = desk
+    real = pipeline.split_article
+
+    def explode(raw: RawArticle, options: Any) -> Any:
+        if raw.source_id.endswith("a1.txt"):
+            raise RecursionError("PAID-SENTINEL-1 would be in this message")
+        return real(raw, options)
+
+    monkeypatch.setattr(pipeline, "split_article", explode)
+    summary = run_interval(ctx, DAY)
+    assert (summary.counts.published, summary.counts.quarantined) == (2, 1)
+    assert summary.counts.statuses == {"internal_error": 1, "ok": 2}
+    record = next(r for r in manifest_records(ctx) if r.status == "internal_error")
+    assert "PAID-SENTINEL" not in json.dumps(record.public_json())
+
+
+def test_too_many_fetch_failures_commit_nothing(desk) -> None:
+    ctx, source = desk  # max_failure_ratio 0.5: two of three is over it
+    source.failing |= {"2026/11/20/a0.txt", "2026/11/20/a1.txt"}
+    with pytest.raises(PipelineError, match="max_failure_ratio"):
+        run_interval(ctx, DAY)
+    assert not [k for k in store_of(ctx).keys(ctx.layout.public_bucket) if k.startswith("runs/")]
+
+
+def test_a_dry_run_writes_nothing(desk) -> None:
+    ctx, _ = desk
+    before = store_of(ctx).snapshot()
+    summary = run_interval(ctx, DAY, dry_run=True)
+    assert summary.dry_run and not summary.committed and summary.counts.published == 3
+    assert store_of(ctx).snapshot() == before
+
+
+def test_a_partial_run_never_replaces_the_interval_manifest(desk) -> None:
+    ctx, _ = desk
+    full = run_interval(ctx, DAY)
+    partial = run_interval(ctx, DAY, article_ids=["2026/11/20/a2.txt"], force=True)
+    assert partial.manifest_key and "/partial/" in partial.manifest_key
+    assert partial.counts.articles == 1
+    assert read_committed(ctx.store, ctx.layout, full.manifest_key or "") is not None
+    keys = [r.manifest_key for r in committed_runs(ctx.store, ctx.layout, partial=True)]
+    assert keys == sorted([full.manifest_key, partial.manifest_key])
+
+
+def test_another_runs_manifest_is_never_overwritten(desk) -> None:
+    ctx, source = desk
+    run_interval(ctx, DAY)
+    store = store_of(ctx)
+    key = ctx.layout.manifest(DAY.slug)
+    other = b'{"another":"run"}\n'
+    swapped: list[str] = []
+
+    def race(operation: str, bucket: str, object_key: str) -> None:
+        # Another run commits between this run's read of the manifest and its write.
+        if operation == "PUT" and object_key == key and not swapped:
+            swapped.append(object_key)
+            store.buckets[bucket][key] = store.buckets[bucket][key].__class__(
+                other, "f" * 32, EXTENSIONS["jsonl"], {}, datetime.now(UTC), False
+            )
+        return None
+
+    source.items["2026/11/20/a0.txt"] = article(0, paid="新的")
+    store.fail = race
+    with pytest.raises(PipelineError, match="another run committed a different manifest"):
+        run_interval(ctx, DAY)
+    assert swapped and store.get(ctx.layout.public_bucket, key) == other  # not overwritten
+    # The same bytes committed by a concurrent twin are fine.
+    store.fail = None
+    store.delete(ctx.layout.public_bucket, [key])
+    first = run_interval(ctx, DAY)
+    twin = ctx.store.get(ctx.layout.public_bucket, key)
+    assert twin is not None and first.committed
+    store.fail = race
+    swapped.clear()
+    other = twin
+    assert run_interval(ctx, DAY, force=True).committed
+
+
+@pytest.mark.parametrize("chunk_size", [200, 1], ids=["one-chunk", "a-chunk-each"])
+def test_layout_one_outputs_are_migrated_and_nothing_stale_stays_public(
+    make_mem_ctx, chunk_size: int
+) -> None:
+    source = DictSource("desk", {f"2026/11/20/a{n}.txt": article(n) for n in range(3)})
+    ctx = with_source(
+        make_mem_ctx(
+            pipeline={"name": "desk_pipeline", "chunk_size": chunk_size},
+            sources=[{"name": "desk", "kind": "local", "path": "/nonexistent"}],
+        ),
+        source,
+    )
+    layout, store = ctx.layout, store_of(ctx)
+
+    def legacy_keys(stem: str) -> dict[str, str]:  # layout 1 dropped the extension
+        return {"free": f"free/desk/2026/11/20/{stem}.txt",
+                "meta": f"meta/desk/2026/11/20/{stem}.json",
+                "paid": f"paid/desk/2026/11/20/{stem}.txt"}  # fmt: skip
+
+    legacy_lines = []
+    for sid, stem in (("2026/11/20/a0.txt", "a0"), ("2026/11/20/a1.txt", "a1")):
+        old = legacy_keys(stem)
+        for role, key in old.items():
+            bucket = layout.private_bucket if role == "paid" else layout.public_bucket
+            store.put(Blob.of(bucket, key, b"old " + role.encode(), EXTENSIONS["txt"]))
+        legacy_lines.append(
+            dumps(
+                {
+                    "article_id": article_id("desk", sid),
+                    "source": "desk",
+                    "source_id": sid,
+                    "timestamp": STAMP,
+                    "status": "ok",
+                    "keys": {"free": [old["free"]], "paid": [old["paid"]], "meta": old["meta"]},
+                    "sha256": {
+                        "original": "0" * 64,
+                        "objects": dict.fromkeys(old.values(), "0" * 64),
+                    },
+                    "revision": 4,
+                }
+            )
+        )
+    # Under layout 2, the id "2026/11/20/a0" (no extension) owns exactly a0.txt's old keys.
+    source.items["2026/11/20/a0"] = article("bare-id")
+    assert layout.free("desk", "2026/11/20/a0", "txt") == legacy_keys("a0")["free"]
+    manifest = b"\n".join(legacy_lines) + b"\n"
+    store.put(Blob.of(layout.public_bucket, layout.manifest(DAY.slug), manifest, "x"))
+    marker = {"manifest_key": layout.manifest(DAY.slug), "manifest_sha256": sha256_hex(manifest),
+              "interval": DAY.to_json(), "articles": 2, "statuses": {"ok": 2},
+              "committed_at": "t"}  # fmt: skip
+    store.put(
+        Blob.of(layout.public_bucket, layout.commit_marker(layout.manifest(DAY.slug)),
+                dumps(marker), "x")
+    )  # fmt: skip
+
+    summary = run_interval(ctx, DAY)
+    assert summary.counts.published == 4
+    for record in manifest_records(ctx):
+        assert record.layout == 2
+    migrated = next(r for r in manifest_records(ctx) if r.source_id == "2026/11/20/a1.txt")
+    assert migrated.revision == 5  # the move is a new public version
+    # a1's old keys belong to nobody now: retracted, public and private.
+    for role, key in legacy_keys("a1").items():
+        bucket = layout.private_bucket if role == "paid" else layout.public_bucket
+        assert store.get(bucket, key) is None, key
+    # a0's old keys are the bare id's keys now: its fresh objects were not deleted as stale.
+    assert b"bare-id" in (store.get(layout.public_bucket, legacy_keys("a0")["free"]) or b"")
+    assert b"bare-id" in (store.get(layout.public_bucket, legacy_keys("a0")["meta"]) or b"")
+    assert store.get(layout.private_bucket, legacy_keys("a0")["paid"]) is not None
+    assert audit(ctx).ok
+    assert run_interval(ctx, DAY).writes == 0  # and the next run finds nothing to do
+
+
+def test_reader_refuses_stale_objects_and_presign_refuses_unknown_articles(desk) -> None:
+    ctx, _ = desk
+    run_interval(ctx, DAY)
+    record = next(r for r in manifest_records(ctx) if r.outcome is Outcome.PUBLISHED)
+    assert read_public(ctx.store, ctx.layout, record).startswith("标题".encode())
+    free = record.object(Role.FREE, "txt")
+    assert free is not None
+    ctx.store.put(Blob.of(ctx.layout.public_bucket, free.key, b"newer", EXTENSIONS["txt"]))
+    with pytest.raises(StaleObject):
+        read_public(ctx.store, ctx.layout, record)
+    with pytest.raises(KeyError, match="no paid"):
+        presign_paid(ctx.store, ctx.layout, "desk", "never-published.txt")
+    with pytest.raises(ValueError, match="expires"):
+        presign_paid(ctx.store, ctx.layout, "desk", record.source_id, expires=86_400)
+
+
+def test_verify_reports_missing_tampered_marked_and_foreign_private_manifests(desk) -> None:
+    ctx, _ = desk
+    run_interval(ctx, DAY)
+    layout, store = ctx.layout, store_of(ctx)
+    records = manifest_records(ctx)
+    first, second, third = records
+    paid = first.object(Role.PAID)
+    free2 = second.object(Role.FREE)
+    free3 = third.object(Role.FREE)
+    assert paid and free2 and free3
+    store.put(Blob.of(layout.private_bucket, paid.key, b"tampered", EXTENSIONS["txt"]))
+    store.delete(layout.public_bucket, [free2.key])
+    store.put(Blob.of(layout.public_bucket, free3.key, b"x ##paidbegin## y", EXTENSIONS["txt"]))
+    report = audit(ctx)
+    kinds = sorted(f.kind.value for f in report.findings)
+    assert kinds == ["marker_in_free", "missing", "tampered", "tampered"], report.text()
+    with pytest.raises(VerifyError) as error:
+        report.raise_for_problems()
+    assert error.value.code is ErrorCode.VERIFY  # deterministic: no Airflow retry
+    # A private manifest that belongs to another version of the public one is not trusted.
+    key = layout.private_manifest(layout.manifest(DAY.slug))
+    body = store.get(layout.private_bucket, key) or b""
+    store.put(Blob.of(layout.private_bucket, key, body.replace(b'"public_manifest_sha256":"',
+                                                              b'"public_manifest_sha256":"0'),
+                      EXTENSIONS["jsonl"]))  # fmt: skip
+    assert FindingKind.PRIVATE_MANIFEST in {f.kind for f in audit(ctx).findings}
+
+
+def test_verify_proves_by_listing_and_reads_only_spot_checks(desk) -> None:
+    ctx, _ = desk
+    run_interval(ctx, DAY)
+    store = store_of(ctx)
+    store.calls.clear()
+    report = audit(ctx, spot_checks=0)
+    assert report.ok and report.objects_checked == 9
+    reads = [k for op, _, k in store.calls if op == "GET" and not k.startswith("runs/")]
+    assert reads == []
+    store.calls.clear()
+    assert audit(ctx, spot_checks=2).ok
+    reads = [k for op, _, k in store.calls if op == "GET" and not k.startswith("runs/")]
+    assert len(reads) == 2 and all(k.startswith("free/") for k in reads)
+
+
+def test_layout_owns_every_key_the_pipeline_writes(desk) -> None:
+    ctx, source = desk
+    source.items["2026/11/20/broken.txt"] = "标题\n##paidbegin 坏了\n".encode()
+    run_interval(ctx, DAY)
+    layout: Layout = ctx.layout
+    for bucket in (layout.public_bucket, layout.private_bucket):
+        for key in store_of(ctx).keys(bucket):
+            assert layout.owner_of(key) is not None or key.startswith(
+                (layout.runs_prefix(), f"staging/{layout.pipeline}/")
+            ), key
+            assert layout.is_public(key) == (bucket == layout.public_bucket) or key.startswith(
+                ("runs/", "staging/")
+            )
+    assert Action.RETRACTED.value == "retracted"
