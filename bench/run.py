@@ -78,76 +78,72 @@ def _context(config: Path) -> Any:
 
     settings = load_settings(config)
     ctx = build_context(settings, endpoint_from_env)
-    init_buckets(ctx.store.client, settings.storage)
+    init_buckets(ctx.store.client, settings.storage)  # an S3Store: the boto3 client
     return ctx
 
 
 def _interval() -> Any:
-    from paywall.sources import Interval
+    from paywall.model import Interval
 
     return Interval(DAY_START, DAY_START.replace(day=21))
 
 
 # ------------------------------------------------------------------------------ phases
 def _process_job(config: str, job: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    from paywall.model import ChunkJob
     from paywall.pipeline import process_chunk
 
-    result = process_chunk(_context(Path(config)), job)
-    return result, peak_rss_mb()
+    result = process_chunk(_context(Path(config)), ChunkJob.from_json(job))
+    return result.to_json(), peak_rss_mb()
 
 
 def phase_pipeline(config: Path) -> dict[str, Any]:
     """Plan, then the process step over the chunks in WORKERS processes (as the DAG's mapped
     tasks run under LocalExecutor), then publish."""
-    from paywall.pipeline import chunk_jobs, plan_run, publish_run
+    from paywall.model import ChunkResult
+    from paywall.pipeline import plan_run, publish_run
 
     ctx = _context(config)
     started = time.perf_counter()
     plan = plan_run(ctx, _interval())
+    jobs = [job.to_json() for job in plan.jobs()]
     with ProcessPoolExecutor(max_workers=WORKERS, mp_context=get_context("spawn")) as pool:
-        done = list(pool.map(_process_job, [str(config)] * plan["chunks"], chunk_jobs(plan)))
-    chunks = [result for result, _rss in done]
+        done = list(pool.map(_process_job, [str(config)] * plan.chunks, jobs))
+    chunks = [ChunkResult.from_json(result) for result, _rss in done]
     process_rss = max(rss for _result, rss in done)
     summary = publish_run(ctx, plan, chunks)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "articles": summary["articles"], "actions": summary["actions"],
-            "statuses": summary["statuses"], "process_peak_rss_mb": process_rss,
+    return {"seconds": seconds, "articles": summary.counts.articles,
+            "actions": dict(summary.counts.actions), "statuses": dict(summary.counts.statuses),
+            "outcomes": dict(summary.counts.outcomes), "process_peak_rss_mb": process_rss,
             "peak_rss_mb": max(process_rss, peak_rss_mb())}  # fmt: skip
 
 
-class _Recorder:
-    """Stands in for ObjectStore.put to capture exactly what the pipeline would write."""
+def _pipeline_objects(config: Path) -> list[Any]:
+    """Exactly the objects (bytes, headers) the pipeline writes for the corpus: a run on the
+    in-memory store, whose buckets then hold them. Run manifests and staging are left out:
+    the bare phase measures the articles' PUTs."""
+    from paywall.config import load_settings
+    from paywall.memstore import MemoryStore
+    from paywall.pipeline import Context, run_interval
+    from paywall.store import Blob
 
-    def __init__(self) -> None:
-        self.objects: list[tuple[str, str, bytes, str, bool]] = []
-
-    def put(self, bucket: str, key: str, body: bytes, ext: str, **kw: Any) -> str:
-        self.objects.append((bucket, key, body, ext, bool(kw.get("encrypt"))))
-        return '"0"'
-
-    def get(self, bucket: str, key: str) -> bytes | None:
-        for b, k, body, _ext, _enc in reversed(self.objects):
-            if (b, k) == (bucket, key):
-                return body
-        return None
+    settings = load_settings(config)
+    storage = settings.storage
+    store = MemoryStore.with_buckets(storage.public_bucket, storage.private_bucket)
+    run_interval(Context(settings, store, lambda _c: None), _interval())
+    return [
+        Blob.of(bucket, key, stored.body, stored.content_type, encrypt=stored.encrypted,
+                metadata={k: v for k, v in stored.metadata.items() if k != "sha256"})
+        for bucket, objects in store.buckets.items()
+        for key, stored in sorted(objects.items())
+        if not key.startswith(("runs/", "staging/"))
+    ]  # fmt: skip
 
 
 def phase_bare(config: Path) -> dict[str, Any]:
-    from paywall.pipeline import run_interval
-    from paywall.storage import ObjectStore
-
-    ctx = _context(config)
-    recorder = _Recorder()
-    real_put = ObjectStore.put
-    ObjectStore.put = lambda self, *a, **kw: recorder.put(*a, **kw)  # type: ignore[method-assign]
-    try:
-        ctx.store.get = recorder.get  # type: ignore[method-assign]
-        ctx.store.get_with_etag = lambda b, k: None  # type: ignore[method-assign]
-        run_interval(ctx, _interval())
-    finally:
-        ObjectStore.put = real_put  # type: ignore[method-assign]
-    objects = recorder.objects
-    total_bytes = sum(len(o[2]) for o in objects)
+    objects = _pipeline_objects(config)
+    total_bytes = sum(o.size for o in objects)
     # The same layout as the pipeline phase: WORKERS processes, CONCURRENCY threads each.
     shares = [objects[i::WORKERS] for i in range(WORKERS)]
     started = time.perf_counter()
@@ -158,18 +154,10 @@ def phase_bare(config: Path) -> dict[str, Any]:
             "peak_rss_mb": peak_rss_mb()}  # fmt: skip
 
 
-def _put_all(config: str, objects: list[tuple[str, str, bytes, str, bool]]) -> int:
-    from paywall.storage import ObjectStore
-
+def _put_all(config: str, objects: list[Any]) -> int:
     ctx = _context(Path(config))
-    store = ObjectStore(ctx.store.client, ctx.settings.storage)
-
-    def put(item: tuple[str, str, bytes, str, bool]) -> None:
-        bucket, key, body, ext, encrypt = item
-        store.put(bucket, key, body, ext, encrypt=encrypt)
-
     with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
-        list(pool.map(put, objects))
+        list(pool.map(ctx.store.put, objects))
     return len(objects)
 
 

@@ -9,14 +9,17 @@ down  stop exactly the processes ``up`` recorded in .state/pids.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
+from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 from paywall.config import load_settings
+from paywall.layout import Layout
+from paywall.reader import committed_runs
 from paywall.s3 import make_client
-from paywall.storage import init_buckets
+from paywall.storage import S3Store, init_buckets
 from paywall_dev import devstack
 
 # The bundled samples live under samples/articles/2026/11/20/. `airflow dags test` with a
@@ -72,32 +75,29 @@ def run(args: argparse.Namespace) -> int:
 def _summary(
     client, settings, run_after: str, changed: list[str], seconds: float, log_path: Path
 ) -> None:
-    public = settings.storage.public_bucket
-    prefix = f"runs/{settings.pipeline.name}/"
-    markers = [
-        o["Key"]
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=public, Prefix=prefix)
-        for o in page.get("Contents", [])
-        if o["Key"].endswith("/_COMMITTED")
-    ]
+    """What was committed for the interval, read the way a consumer reads it (typed)."""
+    storage = settings.storage
+    layout = Layout(storage.public_bucket, storage.private_bucket, settings.pipeline.name)
+    store = S3Store(client, storage)
+    public = storage.public_bucket
     print(f"\nPipeline run finished in {seconds:.0f}s (Airflow log: {log_path})")
-    for marker_key in sorted(markers):
-        commit = json.loads(client.get_object(Bucket=public, Key=marker_key)["Body"].read())
-        if commit["interval"]["end"] != run_after:
+    for run in committed_runs(store, layout):
+        if run.marker.interval.end != datetime.fromisoformat(run_after):
             continue  # another interval's commit, from an earlier run
-        statuses = commit["statuses"]
-        published = sum(statuses.get(s, 0) for s in ("ok", "unclosed", "no_markers"))
-        failed = statuses.get("fetch_failed", 0)
-        print(f"  interval   {commit['interval']['start']} .. {commit['interval']['end']}")
+        counts = run.marker.counts
+        outcomes = Counter(r.outcome.value for r in run.records)
+        assert outcomes == {k: v for k, v in counts.outcomes.items() if v}, "marker != manifest"
+        interval = run.marker.interval
+        print(f"  interval   {interval.start.isoformat()} .. {interval.end.isoformat()}")
         print(
-            f"  articles   {commit['articles']}: {published} published, "
-            f"{commit['articles'] - published - failed} quarantined, {failed} failed  {statuses}"
+            f"  articles   {counts.articles}: {counts.published} published, "
+            f"{counts.quarantined} quarantined, {counts.failed} failed  {dict(counts.statuses)}"
         )
-        print(f"  manifest   s3://{public}/{commit['manifest_key']}")
-        print(f"  committed  s3://{public}/{marker_key}")
+        print(f"  manifest   s3://{public}/{run.manifest_key}")
+        print(f"  committed  s3://{public}/{layout.commit_marker(run.manifest_key)}")
     print(f"  free       s3://{public}/free/   metadata s3://{public}/meta/")
-    print(f"  paid       s3://{settings.storage.private_bucket}/paid/   "
-          f"quarantine s3://{settings.storage.private_bucket}/quarantine/")  # fmt: skip
+    print(f"  paid       s3://{storage.private_bucket}/paid/   "
+          f"quarantine s3://{storage.private_bucket}/quarantine/")  # fmt: skip
     if changed:
         print(f"  objects written this run: {len(changed)}")
         for key in changed[:5]:

@@ -188,8 +188,12 @@ def plan_run(
     plan_key = ctx.layout.plan(interval.slug, plan_id)
     # The key is content-addressed, so an existing plan already holds these bytes. A dry run
     # writes nothing: its chunks list the sources again instead.
-    if not dry_run and ctx.store.head(ctx.layout.private_bucket, plan_key) is None:
-        ctx.store.put(Blob.of(ctx.layout.private_bucket, plan_key, data, EXTENSIONS["json"]))
+    # A LIST, not a HEAD: a missing bucket must be an error naming it (a HEAD's 404 cannot
+    # tell a missing bucket from a missing key, and some servers create buckets on PUT).
+    private = ctx.layout.private_bucket
+    exists = any(listed.key == plan_key for listed in ctx.store.list(private, plan_key))
+    if not dry_run and not exists:
+        ctx.store.put(Blob.of(private, plan_key, data, EXTENSIONS["json"]))
     articles = sum(len(c) for c in body.chunks)
     log.info(
         "planned %d article(s) in %d chunk(s) for %s (%s)",

@@ -14,7 +14,7 @@ import pytest
 from paywall.config import Settings, load_settings
 from paywall.pipeline import Context
 from paywall.s3 import make_client
-from paywall.storage import ObjectStore, init_buckets
+from paywall.storage import S3Store, init_buckets
 from paywall_dev import devstack
 from paywall_dev.servers import S3Server, available_backends
 from tests.conftest import BACKENDS_USED, REPO, SAMPLES, write_config
@@ -80,7 +80,7 @@ def build_airflow_env(tmp: Path, server: S3Server, **config: object) -> AirflowE
     env = devstack.airflow_env(home, server, config=config_path)
     env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "True"
     devstack.migrate(env, home)
-    ctx = Context(settings, ObjectStore(client, settings.storage), lambda _c: client)
+    ctx = Context(settings, S3Store(client, settings.storage, server.endpoint), lambda _c: client)
     return AirflowEnv(home, env, settings, ctx, settings.pipeline.name)
 
 

@@ -23,7 +23,7 @@ import pytest
 
 from paywall.config import Settings, load_settings
 from paywall.s3 import make_client
-from paywall.storage import ObjectStore, init_buckets
+from paywall.storage import S3Store, init_buckets
 from paywall_dev import devstack
 from paywall_dev.cluster import Cluster, Ports
 from paywall_dev.servers import S3Server, free_port, stop_process_group
@@ -87,7 +87,7 @@ class Deployment:
     cluster: Cluster
     api: devstack.ApiClient
     settings: Settings
-    store: ObjectStore
+    store: S3Store
     server: S3Server
     inbox: str
     tmp: Path
@@ -125,7 +125,13 @@ def deployment(e2e_s3: S3Server) -> Iterator[Deployment]:
             raise AssertionError(f"the deployment did not start: {exc}\n{tails}") from exc
         api.unpause(settings.pipeline.name)
         yield Deployment(
-            cluster, api, settings, ObjectStore(client, settings.storage), e2e_s3, inbox, tmp
+            cluster,
+            api,
+            settings,
+            S3Store(client, settings.storage, e2e_s3.endpoint),
+            e2e_s3,
+            inbox,
+            tmp,
         )
     finally:
         cluster.stop()
@@ -142,13 +148,13 @@ def _run(d: Deployment, logical: str, on_poll=None) -> list[dict]:
     return tis
 
 
-def _outputs(store: ObjectStore, settings: Settings) -> dict[str, bytes]:
+def _outputs(store: S3Store, settings: Settings) -> dict[str, bytes]:
     """What consumers see, with bucket names neutralised so two deployments compare equal."""
     pub, priv = settings.storage.public_bucket, settings.storage.private_bucket
     out = {}
     for bucket, prefixes in ((pub, ("free/", "meta/", "runs/")), (priv, ("paid/", "quarantine/"))):
         for item in store.list(bucket, ""):
-            key = item["Key"]
+            key = item.key
             if not key.startswith(prefixes) or key.endswith("/_COMMITTED"):
                 continue  # the commit marker carries its commit time
             body = store.get(bucket, key) or b""
@@ -199,7 +205,7 @@ def local_reference(deployment: Deployment) -> dict[str, bytes]:
             assert "executor=LocalExecutor" in output and "state=success" in output
     finally:
         stop_process_group(api_server.pid, grace=10)
-    return _outputs(ObjectStore(client, settings.storage), settings)
+    return _outputs(S3Store(client, settings.storage, deployment.server.endpoint), settings)
 
 
 def _wait_http(url: str, timeout: float) -> None:
@@ -241,13 +247,13 @@ def test_both_workers_share_the_chunks_and_match_a_local_executor_run(
     free = {k for k in outputs if k.startswith("public/free/")}
     assert len(free) == ARTICLES + 2  # + page.html's free .html and .txt
     quarantined = {k.split("/")[-2] for k in outputs if k.startswith("private/quarantine/")}
-    assert quarantined == {"broken", "nested"}
+    assert quarantined == {"broken.txt", "nested.txt"}
     assert outputs == reference
 
     # Task logs were written by the workers to S3 and read back through the API server;
     # none of them carries paid text.
     priv = d.settings.storage.private_bucket
-    logs = [i["Key"] for i in d.store.list(priv, "airflow-logs/")]
+    logs = [i.key for i in d.store.list(priv, "airflow-logs/")]
     assert any("task_id=process" in key for key in logs), logs[:5]
     for key in logs:
         assert b"SENTINEL-CELERY" not in (d.store.get(priv, key) or b""), key

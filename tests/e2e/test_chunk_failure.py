@@ -43,9 +43,12 @@ def test_failed_chunk_then_clear_completes_the_interval(standalone: Standalone) 
     assert states[("publish", -1)] == "upstream_failed"
     # The healthy chunk did its work; nothing was committed for the interval.
     prefix = f"staging/{ctx.layout.pipeline}/{SLUG}/parts/"
-    parts = [o["Key"] for o in ctx.store.list(ctx.layout.private_bucket, prefix)]
+    parts = [o.key for o in ctx.store.list(ctx.layout.private_bucket, prefix)]
     assert len(parts) == 1
-    assert ctx.store.get(ctx.layout.public_bucket, ctx.layout.commit_marker(SLUG)) is None
+    assert (
+        ctx.store.get(ctx.layout.public_bucket, ctx.layout.commit_marker(ctx.layout.manifest(SLUG)))
+        is None
+    )
 
     os.remove(flag)  # the operator fixes the cause, then clears the failed task
     st.api.post(
@@ -54,5 +57,7 @@ def test_failed_chunk_then_clear_completes_the_interval(standalone: Standalone) 
          "include_downstream": True, "reset_dag_runs": True},
     )  # fmt: skip
     assert wait_run(st, run_id, {"success", "failed"}) == "success"
-    marker = json.loads(ctx.store.get(ctx.layout.public_bucket, ctx.layout.commit_marker(SLUG)))
+    marker = json.loads(
+        ctx.store.get(ctx.layout.public_bucket, ctx.layout.commit_marker(ctx.layout.manifest(SLUG)))
+    )
     assert marker["articles"] == 7

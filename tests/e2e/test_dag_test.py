@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from paywall.verify import verify_run
+from paywall.model import Outcome
+from paywall.reader import read_committed
+from paywall.verify import probe_of, verify_run
 from tests.e2e.conftest import AirflowEnv, build_airflow_env
 
 pytestmark = pytest.mark.slow
+SLUG = "20261120T000000Z_20261121T000000Z"
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +31,19 @@ def test_dag_run_commits_outputs_and_emits_the_asset_event(airflow_env: AirflowE
 
     ctx = airflow_env.ctx
     slug = "20261120T000000Z_20261121T000000Z"
-    marker = json.loads(ctx.store.get(ctx.layout.public_bucket, ctx.layout.commit_marker(slug)))
+    manifest_key = ctx.layout.manifest(slug)
+    marker = json.loads(
+        ctx.store.get(ctx.layout.public_bucket, ctx.layout.commit_marker(manifest_key))
+    )
     assert marker["articles"] == 7  # 3 generated + 4 bundled samples on 2026-11-20
-    assert marker["statuses"] == {"broken_marker": 1, "ok": 6}
-    assert verify_run(ctx, ctx.layout.manifest(slug)).ok
-    free = ctx.store.get(ctx.layout.public_bucket, "free/desk/2026/11/20/story-1.txt")
+    assert marker["counts"]["statuses"] == {"broken_marker": 1, "ok": 6}
+    assert marker["counts"]["outcomes"] == {"published": 6, "quarantined": 1, "failed": 0}
+    report = verify_run(ctx.store, ctx.layout, manifest_key, markers=ctx.settings.markers.build(),
+                        probe=probe_of(ctx.store))  # fmt: skip
+    assert report.ok, report.text()
+    free = ctx.store.get(
+        ctx.layout.public_bucket, ctx.layout.free("desk", "2026/11/20/story-1.txt", "txt")
+    )
     assert free == "2026/11/20 第1篇\n公开导语1。\n\n结尾1。\n".encode()
 
     db = sqlite3.connect(airflow_env.home / "airflow.db")
@@ -72,13 +83,44 @@ def test_paid_text_never_reaches_the_database_logs_or_public_objects(
     public = ctx.layout.public_bucket
     checked = 0
     for item in ctx.store.list(public, ""):
-        body = ctx.store.get(public, item["Key"]) or b""
-        assert sentinel not in body and paid_sample not in body, item["Key"]
+        body = ctx.store.get(public, item.key) or b""
+        assert sentinel not in body and paid_sample not in body, item.key
         checked += 1
     for item in ctx.store.list(ctx.layout.private_bucket, "quarantine/"):
-        if item["Key"].endswith("reason.json"):
-            body = ctx.store.get(ctx.layout.private_bucket, item["Key"]) or b""
+        if item.key.endswith("reason.json"):
+            body = ctx.store.get(ctx.layout.private_bucket, item.key) or b""
             assert sentinel not in body
-    assert checked == 15  # 6 published (txt + meta, +html for the page), manifest, commit
-    paid = ctx.store.get(ctx.layout.private_bucket, "paid/desk/2026/11/20/story-0.txt") or b""
+    # Every public object was scanned: the committed records' public objects, the manifest
+    # and its commit marker -- derived from the manifest, not counted by hand.
+    run = read_committed(ctx.store, ctx.layout, ctx.layout.manifest(SLUG))
+    assert run is not None
+    published = [r for r in run.records if r.outcome is Outcome.PUBLISHED]
+    assert len(published) == 6
+    assert checked == sum(len(r.public_objects) for r in run.records) + 2
+    paid_key = ctx.layout.paid("desk", "2026/11/20/story-0.txt", "txt")
+    paid = ctx.store.get(ctx.layout.private_bucket, paid_key) or b""
     assert sentinel in paid  # the scan would have seen a leak: the sentinel is real
+
+
+def test_a_dry_run_skips_publish_and_writes_nothing(airflow_env: AirflowEnv) -> None:
+    ctx = airflow_env.ctx
+    before = {
+        (bucket, item.key, item.etag)
+        for bucket in (ctx.layout.public_bucket, ctx.layout.private_bucket)
+        for item in ctx.store.list(bucket, "")
+    }
+    result = airflow_env.airflow(
+        "dags", "test", airflow_env.dag_id, "2026-11-22T00:00:00+00:00", "-c",
+        json.dumps({"dry_run": True}),
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "dry run, nothing committed" in output
+    after = {
+        (bucket, item.key, item.etag)
+        for bucket in (ctx.layout.public_bucket, ctx.layout.private_bucket)
+        for item in ctx.store.list(bucket, "")
+    }
+    assert after == before  # no plan, no part, no object, no manifest
+    slug = "20261121T000000Z_20261122T000000Z"
+    assert ctx.store.get(ctx.layout.public_bucket, ctx.layout.manifest(slug)) is None

@@ -55,7 +55,7 @@ def snapshot(ctx: Context) -> dict[str, tuple[str, str]]:
     out = {}
     for bucket in (ctx.layout.public_bucket, ctx.layout.private_bucket):
         for item in ctx.store.list(bucket, ""):
-            out[f"{bucket}/{item['Key']}"] = (item["ETag"], str(item["LastModified"]))
+            out[f"{bucket}/{item.key}"] = (item.etag, str(item.last_modified))
     return out
 
 
@@ -82,8 +82,10 @@ def test_backfill_three_intervals_then_reprocess_rewrites_nothing(standalone: St
         assert [r["source_id"] for r in records] == [
             f"2026/11/{day}/story-{n}.txt" for n in range(3)
         ]
-        assert all(r["status"] == "ok" for r in records)
-        free = ctx.store.get(ctx.layout.public_bucket, f"free/desk/2026/11/{day}/story-2.txt")
+        assert all(r["outcome"] == "published" and r["status"] == "ok" for r in records)
+        free = ctx.store.get(
+            ctx.layout.public_bucket, ctx.layout.free("desk", f"2026/11/{day}/story-2.txt", "txt")
+        )
         assert free == f"2026/11/{day} 第2篇\n公开导语2。\n\n结尾2。\n".encode()
 
     # The consumer DAG ran on the asset events and its catalog lists the published articles.
@@ -94,7 +96,7 @@ def test_backfill_three_intervals_then_reprocess_rewrites_nothing(standalone: St
             break
         time.sleep(2)
     assert any(r["state"] == "success" for r in runs), runs
-    catalog_key = f"catalog/{ctx.layout.pipeline}/catalog.json"
+    catalog_key = ctx.layout.catalog()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # the last event's catalog run may still be running
         catalog = json.loads(ctx.store.get(ctx.layout.public_bucket, catalog_key) or b"{}")

@@ -77,7 +77,11 @@ def test_backfill_two_days_from_the_ui(standalone: Standalone, tmp_path: Path) -
     assert sorted(r["state"] for r in runs) == ["success", "success"]
     for day in ("21", "22"):
         slug = f"202611{day}T000000Z_202611{int(day) + 1}T000000Z"
-        marker = ctx.store.get(ctx.layout.public_bucket, ctx.layout.commit_marker(slug))
+        marker = ctx.store.get(
+            ctx.layout.public_bucket, ctx.layout.commit_marker(ctx.layout.manifest(slug))
+        )
         assert marker is not None and json.loads(marker)["articles"] == 3
-        free = ctx.store.get(ctx.layout.public_bucket, f"free/desk/2026/11/{day}/story-0.txt")
+        free = ctx.store.get(
+            ctx.layout.public_bucket, ctx.layout.free("desk", f"2026/11/{day}/story-0.txt", "txt")
+        )
         assert free and b"SENTINEL" not in free

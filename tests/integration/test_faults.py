@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from paywall.config import load_settings
+from paywall.errors import PreconditionFailed, StorageError
+from paywall.model import Interval, RunSummary
 from paywall.pipeline import Context, PipelineError, run_interval
 from paywall.s3 import make_client
-from paywall.sources import Interval
-from paywall.storage import ObjectStore, StorageError, init_buckets
-from paywall.verify import verify_run
+from paywall.storage import S3Store, init_buckets
+from paywall.store import Blob
+from paywall.verify import Report, probe_of, verify_run
 from paywall_dev.servers import S3Server
 from tests.conftest import REPO, write_config
 
@@ -31,13 +33,49 @@ def public_set(ctx: Context) -> dict[str, str]:
     out = {}
     for bucket in (ctx.layout.public_bucket, ctx.layout.private_bucket):
         for item in ctx.store.list(bucket, ""):
-            if not item["Key"].startswith(("staging/", "runs/")):
-                out[f"{item['Key']}"] = item["ETag"]
+            if not item.key.startswith(("staging/", "runs/")):
+                out[item.key] = item.etag
     return out
+
+
+def audit(ctx: Context, manifest_key: str) -> Report:
+    return verify_run(
+        ctx.store,
+        ctx.layout,
+        manifest_key,
+        markers=ctx.settings.markers.build(),
+        probe=probe_of(ctx.store),
+    )
+
+
+class RecordingStore(S3Store):
+    """The real store, recording which conditional writes were sent and which lost."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)  # type: ignore[arg-type]
+        self.conditional: list[tuple[str, str]] = []
+        self.lost: list[str] = []
+        self._record = threading.Lock()
+
+    def put(self, blob: Blob, *, if_none_match: bool = False, if_match: str | None = None) -> str:
+        if if_none_match or if_match:
+            with self._record:
+                self.conditional.append(
+                    (blob.key, "if-none-match" if if_none_match else "if-match")
+                )
+        try:
+            return super().put(blob, if_none_match=if_none_match, if_match=if_match)
+        except PreconditionFailed:
+            with self._record:
+                self.lost.append(blob.key)
+            raise
 
 
 def test_two_runs_of_one_interval_at_once_end_like_one(make_ctx) -> None:
     ctx = make_ctx()
+    assert isinstance(ctx.store, S3Store)
+    store = RecordingStore(ctx.store.client, ctx.settings.storage, ctx.store.endpoint)
+    ctx.store = store
     reference = make_ctx()
     run_interval(reference, DAY)
     results: list[object] = []
@@ -53,13 +91,20 @@ def test_two_runs_of_one_interval_at_once_end_like_one(make_ctx) -> None:
         t.start()
     for t in threads:
         t.join(120)
-    assert all(isinstance(r, dict) for r in results), results
+    assert all(isinstance(r, RunSummary) for r in results), results
     assert public_set(ctx) == public_set(reference)
     manifest = ctx.store.get(ctx.layout.public_bucket, ctx.layout.manifest(DAY.slug))
     assert manifest == reference.store.get(
         reference.layout.public_bucket, reference.layout.manifest(DAY.slug)
     )
-    assert verify_run(ctx, ctx.layout.manifest(DAY.slug)).ok
+    assert audit(ctx, ctx.layout.manifest(DAY.slug)).ok
+    # The manifest was written only by conditional writes: the first run's create-only write,
+    # and the second run either found the same committed bytes or lost its condition to them.
+    manifest_key = ctx.layout.manifest(DAY.slug)
+    conditions = [c for k, c in store.conditional if k == manifest_key]
+    assert conditions and set(conditions) <= {"if-none-match", "if-match"}
+    assert len(conditions) + results.count(None) >= 1
+    assert set(store.lost) <= {manifest_key}
 
 
 def test_storage_killed_mid_chunk_then_rerun_converges(tmp_path: Path) -> None:
@@ -74,7 +119,7 @@ def test_storage_killed_mid_chunk_then_rerun_converges(tmp_path: Path) -> None:
     try:
         client = make_client(server.endpoint, timeout=5.0)
         init_buckets(client, settings.storage)
-        ctx = Context(settings, ObjectStore(client, settings.storage, server.endpoint.describe()),
+        ctx = Context(settings, S3Store(client, settings.storage, server.endpoint),
                       lambda _c: client)  # fmt: skip
         failure: list[BaseException] = []
 
@@ -92,13 +137,12 @@ def test_storage_killed_mid_chunk_then_rerun_converges(tmp_path: Path) -> None:
         assert failure and isinstance(failure[0], StorageError | PipelineError)
         assert "127.0.0.1" in str(failure[0])
         server.start()  # same port, same data
-        assert (
-            ctx.store.get(settings.storage.public_bucket, ctx.layout.commit_marker(DAY.slug))
-            is None
-        )
+        manifest_key = ctx.layout.manifest(DAY.slug)
+        marker = ctx.layout.commit_marker(manifest_key)
+        assert ctx.store.get(settings.storage.public_bucket, marker) is None
         summary = run_interval(ctx, DAY)
-        assert summary["articles"] == 400
-        assert verify_run(ctx, summary["manifest_key"]).ok
+        assert summary.counts.articles == 400
+        assert audit(ctx, manifest_key).ok
         written_after_crash = public_set(ctx)
     finally:
         server.stop()
@@ -107,7 +151,8 @@ def test_storage_killed_mid_chunk_then_rerun_converges(tmp_path: Path) -> None:
     try:
         client = make_client(clean.endpoint)
         init_buckets(client, settings.storage)
-        clean_ctx = Context(settings, ObjectStore(client, settings.storage), lambda _c: client)
+        clean_ctx = Context(settings, S3Store(client, settings.storage, clean.endpoint),
+                            lambda _c: client)  # fmt: skip
         run_interval(clean_ctx, DAY)
         assert set(public_set(clean_ctx)) == set(written_after_crash)
         assert public_set(clean_ctx) == written_after_crash  # same bytes, hence same ETags
@@ -121,9 +166,7 @@ def test_storage_down_from_the_start_names_the_endpoint(tmp_path: Path) -> None:
     settings = load_settings(write_config(tmp_path / "p.yaml"))
     dead = S3Endpoint("http://127.0.0.1:9", "k", "s")
     client = make_client(dead, timeout=2.0)
-    ctx = Context(
-        settings, ObjectStore(client, settings.storage, dead.describe()), lambda _c: client
-    )
+    ctx = Context(settings, S3Store(client, settings.storage, dead), lambda _c: client)
     started = time.monotonic()
     with pytest.raises(StorageError, match=r"at http://127\.0\.0\.1:9 failed"):
         run_interval(ctx, DAY)
@@ -142,10 +185,10 @@ def test_slow_and_dropping_storage_times_out_and_retries(s3_server, tmp_path: Pa
     try:
         endpoint = S3Endpoint(proxy.url, s3_server.access_key, s3_server.secret_key)
         client = make_client(endpoint, timeout=1.0)
-        ctx = Context(settings, ObjectStore(client, settings.storage), lambda _c: client)
+        ctx = Context(settings, S3Store(client, settings.storage, endpoint), lambda _c: client)
         started = time.monotonic()
         summary = run_interval(ctx, DAY)
-        assert summary["committed"] and summary["articles"] == 4
+        assert summary.committed and summary.counts.articles == 4
         assert proxy.faults == 4  # two stalled and two reset connections were retried
         assert time.monotonic() - started < 60
     finally:

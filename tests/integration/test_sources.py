@@ -76,18 +76,18 @@ def test_s3_inbox_source_by_key_date_and_last_modified(ctx: Context) -> None:
 def test_explicit_article_ids_and_limit_make_a_partial_commit(ctx: Context) -> None:
     full = run_interval(ctx, DAY1)
     plan = plan_run(ctx, DAY2, article_ids=["2026/11/20/gbk-demo.txt"])
-    assert plan["articles"] == 1 and not plan["full"]
+    assert plan.articles == 1 and not plan.full
     partial = run_interval(ctx, DAY2, article_ids=["2026/11/20/gbk-demo.txt"])
-    assert "/partial/" in partial["manifest_key"]
+    assert partial.manifest_key and "/partial/" in partial.manifest_key
     # The interval's own manifest is untouched by a partial run.
-    assert ctx.store.get(ctx.layout.public_bucket, full["manifest_key"]) is not None
+    assert ctx.store.get(ctx.layout.public_bucket, full.manifest_key or "") is not None
     limited = plan_run(ctx, DAY1, limit=2)
-    assert limited["articles"] == 2 and not limited["full"]
+    assert limited.articles == 2 and not limited.full
 
 
 @pytest.mark.s3
 def test_dry_run_writes_nothing(ctx: Context) -> None:
     summary = run_interval(ctx, DAY1, dry_run=True)
-    assert summary["articles"] == 4 and not summary["committed"]
+    assert summary.counts.articles == 4 and not summary.committed
     for bucket in (ctx.layout.public_bucket, ctx.layout.private_bucket):
         assert list(ctx.store.list(bucket, "")) == []

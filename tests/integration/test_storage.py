@@ -1,4 +1,7 @@
-"""The output contract on a real S3 server (every backend on the machine)."""
+"""The output contract on a real S3 server (every backend on the machine): what only a server
+shows -- policies and anonymous access, content types and user metadata, conditional writes,
+presigned URLs, listings, errors. The pipeline's logic is tested on the in-memory store
+(tests/unit/test_pipeline_logic.py)."""
 
 from __future__ import annotations
 
@@ -7,29 +10,39 @@ import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
-from pathlib import Path
 
 import jsonschema
 import pytest
 
+from paywall.articles import article_id
+from paywall.catalog import update_catalog
+from paywall.errors import PreconditionFailed, StorageError
+from paywall.layout import EXTENSIONS
 from paywall.metadata import load_schema, sha256_hex
-from paywall.pipeline import Context, load_committed, run_interval
-from paywall.reader import committed_runs, presign_paid, read_public
-from paywall.s3 import make_client
-from paywall.sources import Interval
-from paywall.storage import init_buckets, public_read_policy
-from paywall.verify import verify_run
+from paywall.model import Interval, Outcome, Role
+from paywall.pipeline import Context, run_interval
+from paywall.reader import committed_runs, presign_paid, read_committed, read_public
+from paywall.s3 import S3Endpoint, make_client
+from paywall.storage import ProbeResult, S3Store, init_buckets, public_read_policy
+from paywall.store import Blob
+from paywall.verify import FindingKind, Report, probe_of, verify_run
 from tests.conftest import USER_SAMPLE
 
 pytestmark = pytest.mark.s3
 DAY = Interval(datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
+SAMPLE = "2026/11/20/000_ef8617fb664c5123.txt"
+
+
+def endpoint_url(ctx: Context) -> str:
+    assert isinstance(ctx.store, S3Store)
+    return str(ctx.store.endpoint.endpoint_url)
 
 
 def anonymous_get(ctx: Context, bucket: str, key: str) -> int:
-    url = f"{ctx.store.client.meta.endpoint_url}/{bucket}/{key}"
+    url = f"{endpoint_url(ctx)}/{bucket}/{urllib.request.quote(key)}"
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status
+            return int(response.status)
     except urllib.error.HTTPError as exc:
         return exc.code
 
@@ -39,242 +52,237 @@ def objects(ctx: Context) -> dict[str, str]:
     out = {}
     for bucket in (ctx.layout.public_bucket, ctx.layout.private_bucket):
         for item in ctx.store.list(bucket, ""):
-            out[f"{bucket}/{item['Key']}"] = item["ETag"]
+            out[f"{bucket}/{item.key}"] = item.etag
     return out
 
 
-def test_layout_commit_and_schemas(ctx: Context) -> None:
+def audit(ctx: Context, spot_checks: int = 16) -> Report:
+    return verify_run(
+        ctx.store,
+        ctx.layout,
+        ctx.layout.manifest(DAY.slug),
+        markers=ctx.settings.markers.build(),
+        probe=probe_of(ctx.store),
+        spot_checks=spot_checks,
+    )
+
+
+def test_layout_commit_schemas_and_headers(ctx: Context) -> None:
     summary = run_interval(ctx, DAY)
-    assert summary["committed"] and summary["articles"] == 4
-    assert summary["statuses"] == {"broken_marker": 1, "ok": 3}
+    assert summary.committed and summary.counts.articles == 4
+    assert dict(summary.counts.outcomes) == {"published": 3, "quarantined": 1, "failed": 0}
     layout = ctx.layout
     keys = objects(ctx)
     pub, priv = layout.public_bucket, layout.private_bucket
-    stem = "samples/2026/11/20/000_ef8617fb664c5123"
-    assert f"{pub}/free/{stem}.txt" in keys and f"{priv}/paid/{stem}.txt" in keys
-    assert f"{pub}/meta/{stem}.json" in keys
-    assert f"{pub}/free/samples/2026/11/20/html-demo.html" in keys
-    assert f"{priv}/quarantine/samples/2026/11/20/broken-marker-demo/input" in keys
-    assert not any(k.startswith(f"{pub}/paid/") or k.startswith(f"{priv}/free/") for k in keys)
+    free_key = layout.free("samples", SAMPLE, "txt")
+    assert free_key == f"free/samples/{SAMPLE}.txt"
+    assert f"{pub}/{free_key}" in keys and f"{priv}/{layout.paid('samples', SAMPLE, 'txt')}" in keys
+    assert f"{pub}/{layout.meta('samples', SAMPLE)}" in keys
+    assert f"{pub}/{layout.free('samples', '2026/11/20/html-demo.html', 'html')}" in keys
+    assert (
+        f"{priv}/{layout.quarantine_input('samples', '2026/11/20/broken-marker-demo.txt')}" in keys
+    )
+    assert not any(k.startswith((f"{pub}/paid/", f"{pub}/quarantine/", f"{priv}/free/"))
+                   for k in keys)  # fmt: skip
 
     # The free half is exactly the text outside the region; the paid half is private.
     text = USER_SAMPLE.read_text()
     begin, end = text.index("##paidbegin##"), text.index("##paidend##")
-    free = ctx.store.get(pub, f"free/{stem}.txt")
+    free = ctx.store.get(pub, free_key)
     assert free == (text[:begin] + "\n").encode()
-    assert ctx.store.get(priv, f"paid/{stem}.txt") == text[begin + 13 : end].encode()
+    assert (
+        ctx.store.get(priv, layout.paid("samples", SAMPLE, "txt"))
+        == text[begin + 13 : end].encode()
+    )
 
-    article_schema = load_schema("article")
-    meta = json.loads(ctx.store.get(pub, f"meta/{stem}.json") or b"")
-    jsonschema.validate(meta, article_schema)
-    assert meta["revision"] == 1 and meta["keys"]["free"] == [f"free/{stem}.txt"]
-    manifest = ctx.store.get(pub, summary["manifest_key"]) or b""
-    record_schema = load_schema("manifest-record")
+    meta = json.loads(ctx.store.get(pub, layout.meta("samples", SAMPLE)) or b"")
+    jsonschema.validate(meta, load_schema("article"))
+    assert meta["revision"] == 1 and meta["keys"]["free"] == [free_key]
+    manifest = ctx.store.get(pub, summary.manifest_key or "") or b""
     for line in manifest.splitlines():
-        jsonschema.validate(json.loads(line), record_schema)
-    marker = json.loads(ctx.store.get(pub, layout.commit_marker(DAY.slug)) or b"")
+        jsonschema.validate(json.loads(line), load_schema("manifest-record"))
+    marker = json.loads(ctx.store.get(pub, layout.commit_marker(summary.manifest_key or "")) or b"")
     jsonschema.validate(marker, load_schema("commit"))
     assert marker["manifest_sha256"] == sha256_hex(manifest)
-    # Content types and charsets are set for consumers.
-    head = ctx.store.client.head_object(Bucket=pub, Key=f"free/{stem}.txt")
-    assert head["ContentType"] == "text/plain; charset=utf-8"
-    assert head["Metadata"]["sha256"] == sha256_hex(free)
+    private = ctx.store.get(priv, marker["private_manifest_key"]) or b""
+    for line in private.splitlines():
+        jsonschema.validate(json.loads(line), load_schema("manifest-private"))
+    # Content types, charsets, the sha256 and article-id user metadata, as a HEAD shows them.
+    head = ctx.store.head(pub, free_key)
+    assert head is not None and head.metadata["sha256"] == sha256_hex(free or b"")
+    assert head.metadata["article-id"] == article_id("samples", SAMPLE)
+    assert isinstance(ctx.store, S3Store)
+    client = make_client(ctx.store.endpoint)
+    assert client.head_object(Bucket=pub, Key=free_key)["ContentType"] == EXTENSIONS["txt"]
 
 
 def test_rerun_writes_nothing_and_force_rewrites(ctx: Context) -> None:
-    run_interval(ctx, DAY)
+    first = run_interval(ctx, DAY)
     before = objects(ctx)
     second = run_interval(ctx, DAY)
-    assert second["actions"] == {"unchanged": 4}  # no split, no write: same bytes, same rules
-    assert second["changed"] is False
-    assert objects(ctx) == before  # not one object rewritten
+    assert dict(second.counts.actions) == {"unchanged": 4}  # no split, no write
+    assert second.changed is False and second.writes == 0
+    assert objects(ctx) == before  # not one object rewritten, manifest included
     forced = run_interval(ctx, DAY, force=True)
-    assert forced["actions"].get("written") == 3
+    assert dict(forced.counts.actions) == {"written": 4}
+    assert forced.manifest_sha256 == first.manifest_sha256  # same bytes, same manifest
 
 
-def test_changed_article_is_overwritten_with_a_new_revision(make_ctx, tmp_path: Path) -> None:
-    folder = tmp_path / "articles" / "2026" / "11" / "20"
-    folder.mkdir(parents=True)
-    article = folder / "a.txt"
-    article.write_text("标题\n免费##paidbegin##付费一##paidend##\n")
-    ctx = make_ctx(
-        sources=[
-            {
-                "name": "desk",
-                "kind": "local",
-                "path": str(tmp_path / "articles"),
-                "timestamp": "path",
-            }
-        ]
-    )
+def test_anonymous_access_follows_the_policy_and_the_probe_reads_it(ctx: Context) -> None:
     run_interval(ctx, DAY)
-    meta_key = "meta/desk/2026/11/20/a.json"
-    first = json.loads(ctx.store.get(ctx.layout.public_bucket, meta_key) or b"")
-    article.write_text("标题\n免费改##paidbegin##付费二##paidend##\n")
-    summary = run_interval(ctx, DAY)
-    assert summary["actions"] == {"written": 1} and summary["changed"]
-    second = json.loads(ctx.store.get(ctx.layout.public_bucket, meta_key) or b"")
-    assert (first["revision"], second["revision"]) == (1, 2)
-    assert second["sha256"]["free"] != first["sha256"]["free"]
-    paid = ctx.store.get(ctx.layout.private_bucket, "paid/desk/2026/11/20/a.txt")
-    assert paid == "付费二".encode()
-
-    # An article that turns ambiguous is retracted from the public side (fail closed).
-    article.write_text("标题\n免费##paidend##付费\n")
-    summary = run_interval(ctx, DAY)
-    assert summary["actions"] == {"retracted": 1}
-    assert ctx.store.get(ctx.layout.public_bucket, meta_key) is None
-    assert ctx.store.get(ctx.layout.public_bucket, "free/desk/2026/11/20/a.txt") is None
+    layout = ctx.layout
+    pub, priv = layout.public_bucket, layout.private_bucket
+    assert anonymous_get(ctx, pub, layout.free("samples", SAMPLE, "txt")) == 200
+    assert anonymous_get(ctx, pub, layout.meta("samples", SAMPLE)) == 200
+    assert anonymous_get(ctx, priv, layout.paid("samples", SAMPLE, "txt")) == 403
+    quarantined = layout.quarantine_input("samples", "2026/11/20/broken-marker-demo.txt")
+    assert anonymous_get(ctx, priv, quarantined) == 403
+    assert anonymous_get(ctx, pub, layout.manifest(DAY.slug)) == 403
+    assert isinstance(ctx.store, S3Store)
+    result, detail = ctx.store.anonymous_probe(priv, layout.paid("samples", SAMPLE, "txt"))
+    assert result is ProbeResult.REFUSED, detail
+    readable, _ = ctx.store.anonymous_probe(pub, layout.free("samples", SAMPLE, "txt"))
+    assert readable is ProbeResult.READABLE
 
 
-def test_anonymous_access_follows_the_policy(ctx: Context) -> None:
-    run_interval(ctx, DAY)
-    pub, priv = ctx.layout.public_bucket, ctx.layout.private_bucket
-    stem = "samples/2026/11/20/000_ef8617fb664c5123"
-    assert anonymous_get(ctx, pub, f"free/{stem}.txt") == 200
-    assert anonymous_get(ctx, pub, f"meta/{stem}.json") == 200
-    assert anonymous_get(ctx, priv, f"paid/{stem}.txt") == 403
-    assert anonymous_get(ctx, priv, "quarantine/samples/2026/11/20/broken-marker-demo/input") == 403
-    assert anonymous_get(ctx, pub, ctx.layout.manifest(DAY.slug)) == 403
+def test_the_probe_is_inconclusive_when_the_server_does_not_answer(ctx: Context) -> None:
+    # Finding 5: a timeout, a refused connection or a wrong region used to count as "refused".
+    dead = S3Store(make_client(S3Endpoint("http://127.0.0.1:9", "k", "s"), timeout=2.0),
+                   ctx.settings.storage, S3Endpoint("http://127.0.0.1:9", "k", "s"))  # fmt: skip
+    result, detail = dead.anonymous_probe("bucket", "paid/x.txt")
+    assert result is ProbeResult.INCONCLUSIVE, detail
+    # The anonymous client keeps the endpoint's region (it used to be rebuilt without it).
+    eu = S3Endpoint("http://127.0.0.1:9", "k", "s", region="eu-west-1")
+    assert make_client(eu, anonymous=True).meta.region_name == "eu-west-1"
 
 
 def test_private_only_config_and_init_is_idempotent(make_ctx) -> None:
     ctx = make_ctx(storage={"public_read": False})
     run_interval(ctx, DAY)
-    stem = "samples/2026/11/20/000_ef8617fb664c5123"
-    assert anonymous_get(ctx, ctx.layout.public_bucket, f"free/{stem}.txt") == 403
+    assert (
+        anonymous_get(ctx, ctx.layout.public_bucket, ctx.layout.free("samples", SAMPLE, "txt"))
+        == 403
+    )
+    assert isinstance(ctx.store, S3Store)
     assert init_buckets(ctx.store.client, ctx.settings.storage) == []
 
 
 def test_presigned_url_works_then_expires(ctx: Context) -> None:
     run_interval(ctx, DAY)
-    url = presign_paid(ctx, "samples", "2026/11/20/000_ef8617fb664c5123.txt", expires=2)
+    url = presign_paid(ctx.store, ctx.layout, "samples", SAMPLE, expires=2)
     with urllib.request.urlopen(url, timeout=10) as response:
         assert response.read().decode().startswith("突出创新务入脑入心之实")
     time.sleep(3.5)
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(url, timeout=10)
     assert error.value.code == 403
-    with pytest.raises(ValueError):
-        presign_paid(ctx, "samples", "x", expires=86_400)
+    with pytest.raises(KeyError):
+        presign_paid(ctx.store, ctx.layout, "samples", "2026/11/20/broken-marker-demo.txt")
 
 
-def test_verify_catches_deleted_tampered_and_public_paid(ctx: Context) -> None:
-    summary = run_interval(ctx, DAY)
-    key = summary["manifest_key"]
-    assert verify_run(ctx, key).ok
-    pub, priv = ctx.layout.public_bucket, ctx.layout.private_bucket
-    stem = "samples/2026/11/20/000_ef8617fb664c5123"
-    ctx.store.client.delete_object(Bucket=pub, Key=f"free/{stem}.txt")
-    ctx.store.put(priv, f"paid/{stem}.txt", b"tampered", "txt")
-    ctx.store.put(pub, "free/samples/2026/11/20/html-demo.txt", b"x ##paidbegin## y", "txt")
-    client = ctx.store.client
-    client.put_bucket_policy(Bucket=priv, Policy=json.dumps(public_read_policy(priv) | {
+def test_conditional_writes_are_enforced(ctx: Context) -> None:
+    bucket = ctx.layout.public_bucket
+    blob = Blob.of(bucket, "runs/x/manifest.jsonl", b"one\n", EXTENSIONS["jsonl"])
+    etag = ctx.store.put(blob, if_none_match=True)
+    with pytest.raises(PreconditionFailed) as lost:
+        ctx.store.put(blob, if_none_match=True)
+    assert lost.value.status == 412 or lost.value.s3_code == "PreconditionFailed"
+    newer = Blob.of(bucket, blob.key, b"two\n", EXTENSIONS["jsonl"])
+    second = ctx.store.put(newer, if_match=etag)
+    with pytest.raises(PreconditionFailed):
+        ctx.store.put(Blob.of(bucket, blob.key, b"three\n", EXTENSIONS["jsonl"]), if_match=etag)
+    assert ctx.store.get_with_etag(bucket, blob.key) == (b"two\n", second)
+
+
+def test_verify_catches_deleted_tampered_marked_and_public_paid(ctx: Context) -> None:
+    run_interval(ctx, DAY)
+    assert audit(ctx).ok
+    layout = ctx.layout
+    pub, priv = layout.public_bucket, layout.private_bucket
+    ctx.store.delete(pub, [layout.free("samples", SAMPLE, "txt")])
+    ctx.store.put(
+        Blob.of(priv, layout.paid("samples", SAMPLE, "txt"), b"tampered", EXTENSIONS["txt"])
+    )
+    html_txt = layout.free("samples", "2026/11/20/html-demo.html", "txt")
+    ctx.store.put(Blob.of(pub, html_txt, b"x ##paidbegin## y", EXTENSIONS["txt"]))
+    assert isinstance(ctx.store, S3Store)
+    ctx.store.client.put_bucket_policy(Bucket=priv, Policy=json.dumps(public_read_policy(priv) | {
         "Statement": [public_read_policy(priv)["Statement"][0] | {
             "Resource": [f"arn:aws:s3:::{priv}/*"]}]}))  # fmt: skip
-    report = verify_run(ctx, key)
-    text = report.text()
-    assert f"free/{stem}.txt is missing" in text
-    assert f"paid/{stem}.txt does not match its recorded sha256" in text
-    assert "html-demo.txt" in text and "begin marker" in text
-    assert "readable without credentials" in text
+    report = audit(ctx)
+    kinds = {f.kind for f in report.findings}
+    assert {FindingKind.MISSING, FindingKind.TAMPERED, FindingKind.MARKER_IN_FREE,
+            FindingKind.PUBLICLY_READABLE} <= kinds, report.text()  # fmt: skip
     assert not report.ok
 
 
-def test_verify_proves_objects_by_listing_and_spot_checks_free_ones(
-    ctx: Context, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    summary = run_interval(ctx, DAY)
-    key = summary["manifest_key"]
-    pub = ctx.layout.public_bucket
-    manifest = ctx.store.get(pub, key)
-    records = [json.loads(line) for line in manifest.splitlines()]
-    free = {k for r in records for k in (r.get("keys") or {}).get("free", [])}
-    assert all(r["md5"] for r in records)
-
+def test_verify_proves_objects_by_listing(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_interval(ctx, DAY)
+    run = read_committed(ctx.store, ctx.layout, ctx.layout.manifest(DAY.slug), private=True)
+    assert run is not None and run.private
+    total = sum(len(r.objects) for r in run.records)
     reads: list[str] = []
     real_get = ctx.store.get
 
-    def counting_get(bucket: str, object_key: str) -> bytes | None:
-        reads.append(object_key)
-        return real_get(bucket, object_key)
+    def counting_get(bucket: str, key: str) -> bytes | None:
+        reads.append(key)
+        return real_get(bucket, key)
 
     monkeypatch.setattr(ctx.store, "get", counting_get)
-    report = verify_run(ctx, key, spot_checks=0)
+    report = audit(ctx, spot_checks=0)
     assert report.ok, report.text()
-    total = sum(len(r["sha256"]["objects"]) for r in records)
     assert report.objects_checked == total
-    assert {k for k in reads if not k.startswith("runs/")} == set()  # all proven by LIST
+    assert [k for k in reads if not k.startswith("runs/")] == []  # all proven by LIST
     reads.clear()
-    assert verify_run(ctx, key, spot_checks=2).ok
+    assert audit(ctx, spot_checks=2).ok
     spot = {k for k in reads if not k.startswith("runs/")}
-    assert len(spot) == 2 and spot <= free  # spot checks read free objects only
-
-    # A manifest written before MD5s were recorded is still verified, by reading everything.
-    old = b"".join(
-        json.dumps({k: v for k, v in r.items() if k != "md5"}, ensure_ascii=False).encode() + b"\n"
-        for r in records
-    )
-    monkeypatch.setattr(ctx.store, "get", real_get)
-    ctx.store.put(pub, key, old, "jsonl")
-    marker_key = ctx.layout.marker_for(key)
-    marker = json.loads(ctx.store.get(pub, marker_key))
-    from paywall.metadata import sha256_hex
-
-    ctx.store.put_json(pub, marker_key, marker | {"manifest_sha256": sha256_hex(old)})
-    monkeypatch.setattr(ctx.store, "get", counting_get)
-    reads.clear()
-    assert verify_run(ctx, key).ok
-    assert len({k for k in reads if not k.startswith("runs/")}) == total
+    assert len(spot) == 2 and all(k.startswith("free/") for k in spot)
 
 
 def test_consumers_see_only_committed_runs(ctx: Context) -> None:
     run_interval(ctx, DAY)
-    runs = list(committed_runs(ctx))
+    runs = list(committed_runs(ctx.store, ctx.layout))
     assert len(runs) == 1 and len(runs[0].records) == 4
-    record = next(r for r in runs[0].records if r["status"] == "ok")
-    assert read_public(ctx, record)
+    record = next(r for r in runs[0].records if r.outcome is Outcome.PUBLISHED)
+    assert read_public(ctx.store, ctx.layout, record)
+    assert record.object(Role.PAID) is None  # the public lines name no private object
     # A manifest being replaced (no matching commit marker) is invisible to consumers.
-    ctx.store.put(ctx.layout.public_bucket, ctx.layout.manifest(DAY.slug), b"{}\n", "jsonl")
-    assert list(committed_runs(ctx)) == []
-    assert load_committed(ctx, DAY) == {}
+    ctx.store.put(Blob.of(ctx.layout.public_bucket, ctx.layout.manifest(DAY.slug), b"{}\n", "x"))
+    assert list(committed_runs(ctx.store, ctx.layout)) == []
 
 
 def test_one_bucket_with_prefixes(make_ctx) -> None:
     ctx = make_ctx(storage={"public_bucket": "one-bucket-x", "private_bucket": "one-bucket-x"})
     run_interval(ctx, DAY)
-    stem = "samples/2026/11/20/000_ef8617fb664c5123"
-    assert anonymous_get(ctx, "one-bucket-x", f"free/{stem}.txt") == 200
-    assert anonymous_get(ctx, "one-bucket-x", f"paid/{stem}.txt") == 403
+    assert anonymous_get(ctx, "one-bucket-x", ctx.layout.free("samples", SAMPLE, "txt")) == 200
+    assert anonymous_get(ctx, "one-bucket-x", ctx.layout.paid("samples", SAMPLE, "txt")) == 403
+    assert audit(ctx).ok
 
 
 def test_unreachable_storage_names_the_endpoint(ctx: Context) -> None:
-    from paywall.s3 import S3Endpoint
-    from paywall.storage import ObjectStore, StorageError
-
     dead = S3Endpoint("http://127.0.0.1:9", "k", "s")
-    store = ObjectStore(make_client(dead, timeout=2.0), ctx.settings.storage, dead.describe())
+    store = S3Store(make_client(dead, timeout=2.0), ctx.settings.storage, dead)
     with pytest.raises(StorageError, match=r"127\.0\.0\.1:9"):
-        store.put(ctx.layout.public_bucket, "x", b"x", "txt")
+        store.put(Blob.of(ctx.layout.public_bucket, "x", b"x", EXTENSIONS["txt"]))
 
 
 def test_catalog_lists_published_articles_from_committed_runs_only(ctx: Context) -> None:
-    from paywall.catalog import catalog_key, update_catalog
-
-    assert update_catalog(ctx)["articles"] == 0
+    assert update_catalog(ctx.store, ctx.layout)["articles"] == 0
     run_interval(ctx, DAY)
-    first = update_catalog(ctx)
+    first = update_catalog(ctx.store, ctx.layout)
     assert (first["articles"], first["runs"], first["changed"]) == (3, 1, True)
-    catalog = json.loads(ctx.store.get(ctx.layout.public_bucket, catalog_key(ctx)) or b"")
+    catalog = json.loads(ctx.store.get(ctx.layout.public_bucket, ctx.layout.catalog()) or b"")
     titles = {a["title"] for a in catalog["articles"]}
     assert "Xx区委书记在全市县域经济发展座谈会上的经验交流发言" in titles
-    assert update_catalog(ctx)["changed"] is False  # same manifests, same bytes: no write
+    assert update_catalog(ctx.store, ctx.layout)["changed"] is False
 
 
 def test_a_missing_bucket_is_named_in_the_error(make_ctx) -> None:
-    from paywall.storage import StorageError
-
     ctx = make_ctx()
+    assert isinstance(ctx.store, S3Store)
     ctx.store.client.delete_bucket(Bucket=ctx.layout.private_bucket)
-    with pytest.raises(StorageError, match=rf"s3://{ctx.layout.private_bucket}/.*NoSuchBucket"):
+    with pytest.raises(
+        StorageError, match=rf"s3://{ctx.layout.private_bucket}/.*NoSuchBucket"
+    ) as error:
         run_interval(ctx, DAY)
+    assert error.value.s3_code == "NoSuchBucket"

@@ -9,9 +9,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from paywall.pipeline import run_interval
-from paywall.sources import Interval
-from paywall.webhook import WebhookError
+from paywall.errors import ErrorCode, WebhookError
+from paywall.model import Interval
+from paywall.pipeline import Context, run_interval
+from paywall.reader import read_committed
+from paywall.webhook import notify_run
 
 pytestmark = pytest.mark.s3
 DAY = Interval(datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
@@ -51,31 +53,43 @@ class Receiver(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/hook"
 
 
+def notify(ctx: Context) -> dict[str, object]:
+    return notify_run(ctx.store, ctx.layout, ctx.settings.webhook, ctx.layout.manifest(DAY.slug))
+
+
 def test_records_are_posted_in_batches_with_idempotency_keys(make_ctx) -> None:
     receiver = Receiver(fail_first=1)
     ctx = make_ctx(webhook={"url": receiver.url, "batch_size": 3, "retries": 2})
-    summary = run_interval(ctx, DAY)
-    assert summary["webhook"] == {"batches": 2, "records": 4}
+    run_interval(ctx, DAY)
+    assert receiver.calls == 0  # publishing does not call the webhook: the notify task does
+    assert notify(ctx) == {"batches": 2, "records": 4}
     assert [b["batch"] for b in receiver.bodies] == [1, 2]
     records = [r for b in receiver.bodies for r in b["records"]]
+    assert {r["outcome"] for r in records} == {"published", "quarantined"}
     assert {r["status"] for r in records} == {"ok", "broken_marker"}
-    assert "突出创新务入脑入心之实" not in json.dumps(receiver.bodies, ensure_ascii=False)
+    body = json.dumps(receiver.bodies, ensure_ascii=False)
+    assert "突出创新务入脑入心之实" not in body
+    assert "paid/" not in body and "input_sha256" not in body  # public lines only
     # A rerun resends the same batches with the same keys: receivers can drop duplicates.
     first_keys = list(receiver.keys)
     run_interval(ctx, DAY)
+    notify(ctx)
     assert receiver.keys[2:] == first_keys
     receiver.shutdown()
 
 
-def test_a_failing_webhook_fails_publish_after_the_commit(make_ctx) -> None:
+def test_a_failing_webhook_fails_only_the_notify_step(make_ctx) -> None:
     receiver = Receiver(always=500)
     ctx = make_ctx(webhook={"url": receiver.url, "retries": 1, "timeout_seconds": 2})
+    summary = run_interval(ctx, DAY)  # the commit does not depend on the receiver
+    assert summary.committed
+    assert read_committed(ctx.store, ctx.layout, ctx.layout.manifest(DAY.slug)) is not None
     with pytest.raises(
         WebhookError, match=r"failed for batch 1/1 .* after 2 attempt\(s\): HTTP 500"
-    ):
-        run_interval(ctx, DAY)
-    # Nothing lost: the manifest is committed, and a rerun resends once the receiver is back.
-    assert ctx.store.get(ctx.layout.public_bucket, ctx.layout.commit_marker(DAY.slug))
+    ) as error:
+        notify(ctx)
+    assert error.value.code is ErrorCode.WEBHOOK and error.value.details["problem"] == "HTTP 500"
+    # Nothing lost: a retry of the notify step sends everything once the receiver is back.
     receiver.always = None
-    assert run_interval(ctx, DAY)["webhook"]["records"] == 4
+    assert notify(ctx)["records"] == 4
     receiver.shutdown()
