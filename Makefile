@@ -12,7 +12,7 @@ $(STAMP): requirements.lock pyproject.toml
 run: setup ## split the bundled samples through a real Airflow run into the embedded S3 server
 	$(PY) scripts/stack.py run
 
-test: setup ## the whole suite; starts every server it needs
+test: setup lint ## lint and types, then the whole suite; starts every server it needs
 	bash scripts/build-minio.sh
 	bash scripts/install-chromium.sh
 	bash scripts/install-cluster-deps.sh
@@ -34,9 +34,10 @@ cluster-up: setup ## PostgreSQL + Redis + CeleryExecutor with two workers, UI on
 cluster-down: ## stop exactly what `make cluster-up` started
 	$(PY) scripts/cluster.py down
 
-lint: setup
+lint: setup ## ruff (with Airflow's AIR rules), mypy (strict) over the package and the DAGs, hadolint
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/mypy plugins/paywall dags devtools/paywall_dev
 	.venv/bin/hadolint Dockerfile
 
 format: setup

@@ -69,7 +69,7 @@ DEFAULT_PORTS = Ports(postgres=55432, redis=56379, api=8081)
 def _credentials(root: Path) -> dict[str, str]:
     path = root / "credentials.json"
     if path.exists():
-        return json.loads(path.read_text())
+        return dict(json.loads(path.read_text()))
     creds = {"postgres": secrets.token_urlsafe(18), "redis": secrets.token_urlsafe(18)}
     path.write_text(json.dumps(creds))
     path.chmod(0o600)

@@ -257,7 +257,7 @@ class ApiClient:
 
     def trigger(self, dag_id: str, body: dict[str, Any]) -> str:
         """POST a DAG run (``logical_date``, ``conf``, optional data interval); its run id."""
-        return self.post(f"/api/v2/dags/{dag_id}/dagRuns", {"conf": {}} | body)["dag_run_id"]
+        return str(self.post(f"/api/v2/dags/{dag_id}/dagRuns", {"conf": {}} | body)["dag_run_id"])
 
     def wait_run(
         self,
@@ -285,6 +285,6 @@ def admin_password(home: Path, timeout: float = 60.0) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if path.exists() and path.read_text().strip():
-            return json.loads(path.read_text())["admin"]
+            return str(json.loads(path.read_text())["admin"])
         time.sleep(0.5)
     raise TimeoutError(f"{path} was not written")

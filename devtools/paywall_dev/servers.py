@@ -46,7 +46,7 @@ def free_port(*, with_grpc: bool = False) -> int:
                     sock.bind(("127.0.0.1", port + 10000))
                 except OSError:
                     continue
-        return port
+        return int(port)
     raise ServerError("no free loopback port found")
 
 

@@ -130,7 +130,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         reports = verify_all(ctx.store, ctx.layout, markers=markers, probe=probe)
     if not reports:
-        print("no committed manifests to verify")
+        print("no manifests to verify")
         return EXIT_OK
     for report in reports:
         print(report.text())

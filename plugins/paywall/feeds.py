@@ -60,6 +60,8 @@ def parse_index(body: bytes, kind: str) -> Index:
             items = feed["items"]
         except (ValueError, KeyError, TypeError) as exc:
             raise IndexParseError(f"not a JSON Feed: {exc}") from None
+        if not isinstance(items, list):
+            raise IndexParseError(f"not a JSON Feed: items is a {type(items).__name__}")
         return Index(
             [
                 Entry(i["url"], parse_date(i.get("date_modified") or i.get("date_published")))
