@@ -11,6 +11,8 @@ public bucket   free/<source>/<article key>.<ext>        free halves (txt, and h
 private bucket  paid/<source>/<article key>.<ext>        paid halves
                 quarantine/<source>/<article key>/input   raw input of a quarantined article
                 quarantine/<source>/<article key>/reason.json
+                overrides/<source>/<article key>.json     an editor's decision for an article
+                editor-log/<pipeline>/<date>/...          every editor action: who, when, what
                 runs/<pipeline>/<interval>/manifest.private.jsonl  digests of private objects
                 staging/<pipeline>/<interval>/...         plans and per-chunk manifest parts
 
@@ -155,6 +157,17 @@ class Layout:
     def quarantine_reason(self, source: str, source_id: str) -> str:
         return f"quarantine/{source}/{article_key(source_id)}/reason.json"
 
+    def override(self, source: str, source_id: str) -> str:
+        """An editor's decision for one article (private): see ``model.Override``."""
+        return f"overrides/{source}/{article_key(source_id)}.json"
+
+    def overrides_prefix(self, source: str) -> str:
+        return f"overrides/{source}/"
+
+    def editor_log(self, stamp: str, action_id: str) -> str:
+        """One recorded editor action (private): who, when, what."""
+        return f"editor-log/{self.pipeline}/{stamp[:10]}/{stamp}-{action_id}.json"
+
     def article_keys(self, source: str, source_id: str) -> frozenset[str]:
         """Every key this layout could give the article (any extension)."""
         return frozenset(
@@ -166,6 +179,7 @@ class Layout:
                 self.meta(source, source_id),
                 self.quarantine_input(source, source_id),
                 self.quarantine_reason(source, source_id),
+                self.override(source, source_id),
             }
         )
 
@@ -179,7 +193,7 @@ class Layout:
             stem, dot, ext = path.rpartition(".")
             if not dot or ext not in ("txt", "html"):
                 return None
-        elif prefix == "meta":
+        elif prefix in ("meta", "overrides"):
             if not path.endswith(".json"):
                 return None
             stem = path.removesuffix(".json")

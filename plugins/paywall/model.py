@@ -39,6 +39,8 @@ __all__ = [
     "ManifestRecord",
     "ObjectRef",
     "Outcome",
+    "Override",
+    "OverrideAction",
     "PlanRef",
     "PrivateHeader",
     "Role",
@@ -82,6 +84,32 @@ class Role(StrEnum):
 
 # Commit order inside an article: paid, then free, then the metadata that points at both.
 _ROLE_ORDER = {Role.PAID: 0, Role.FREE: 1, Role.META: 2, Role.INPUT: 3, Role.REASON: 4}
+
+
+class OverrideAction(StrEnum):
+    """What an editor decided for one article; the next run applies it."""
+
+    ALL_FREE = "all_free"  # an article without markers is free as a whole
+    ALL_PAID = "all_paid"  # an article without markers is paid as a whole
+    RETRACT = "retract"  # take it off the public side and keep it off
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """An editor's decision (``overrides/<source>/<key>.json`` in the private bucket)."""
+
+    action: OverrideAction
+    by: str
+    at: str  # ISO 8601
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"action": self.action.value, "by": self.by, "at": self.at, "note": self.note}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Override:
+        return cls(OverrideAction(data["action"]), str(data["by"]), str(data["at"]),
+                   data.get("note"))  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- intervals
@@ -301,6 +329,7 @@ class ManifestRecord:
     revision: int | None = None  # of the public side, while there is one
     objects: tuple[ObjectRef, ...] = ()  # every object the article has now
     carried: bool = False  # objects kept from the previous run (this run's fetch failed)
+    override: OverrideAction | None = None  # an editor's decision this record applied
     layout: int = LAYOUT_VERSION
     # private: never in the public manifest
     input_sha256: str | None = None
@@ -350,6 +379,7 @@ class ManifestRecord:
             "url": self.url,
             "revision": self.revision,
             "carried": self.carried,
+            "override": self.override.value if self.override is not None else None,
             "objects": [o.to_json() for o in self.public_objects],
         }
 
@@ -402,6 +432,7 @@ class ManifestRecord:
             revision=public.get("revision"),
             objects=tuple(objects),
             carried=bool(public.get("carried")),
+            override=OverrideAction(public["override"]) if public.get("override") else None,
             layout=int(public.get("layout") or LAYOUT_VERSION),
             input_sha256=private.get("input_sha256"),
             split=private.get("split"),

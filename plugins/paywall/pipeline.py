@@ -18,7 +18,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +39,8 @@ from paywall.model import (
     ManifestRecord,
     ObjectRef,
     Outcome,
+    Override,
+    OverrideAction,
     PlanParams,
     PlanRef,
     PrivateHeader,
@@ -46,7 +48,7 @@ from paywall.model import (
     RunSummary,
     dumps,
 )
-from paywall.reader import read_committed
+from paywall.reader import interval_runs
 from paywall.s3 import S3Endpoint, make_client
 from paywall.segmentation import NoMarkersPolicy, Status
 from paywall.sources import Source, build_source
@@ -59,6 +61,7 @@ __all__ = [
     "apply_prepared",
     "build_context",
     "load_committed",
+    "load_overrides",
     "plan_run",
     "prepare_article",
     "process_chunk",
@@ -227,20 +230,20 @@ def _load_plan(ctx: Context, plan: PlanRef) -> PlanBody:
 def load_committed(
     ctx: Context, interval: Interval, only: set[str] | None = None
 ) -> dict[str, ManifestRecord]:
-    """The interval's last committed records with their private lines, by article id.
+    """The interval's latest committed record of each article, with its private line.
 
-    Empty when nothing is committed. A private manifest that does not belong to the committed
-    one is ignored (its digests cannot be trusted): records then lack private digests, so
-    the next run rewrites the private objects instead of trusting them.
+    The interval's manifest, overlaid by the partial runs (reprocessed article ids) committed
+    after it: a reprocessed article's newer objects are what the next run compares with and
+    retracts from. Empty when nothing is committed. A private manifest that does not belong
+    to its public one is ignored (its digests cannot be trusted): those records then lack
+    private digests, so the next run rewrites the private objects instead of trusting them.
     """
-    run = read_committed(
-        ctx.store, ctx.layout, ctx.layout.manifest(interval.slug), private=True, only=only
-    )
-    if run is None:
-        return {}
-    if run.private_problem:
-        log.warning("ignoring private digests of %s: %s", run.manifest_key, run.private_problem)
-    return {r.article_id: r for r in run.records}
+    records: dict[str, ManifestRecord] = {}
+    for run in interval_runs(ctx.store, ctx.layout, interval.slug, private=True, only=only):
+        if run.private_problem:
+            log.warning("ignoring private digests of %s: %s", run.manifest_key, run.private_problem)
+        records.update((r.article_id, r) for r in run.records)
+    return records
 
 
 # ------------------------------------------------------------------------------------ process
@@ -260,11 +263,17 @@ class Prepared:
     guarded: frozenset[str] = frozenset()  # deletes to check for another owner first
 
 
-def _options(ctx: Context, source_name: str) -> SplitOptions:
+def _options(ctx: Context, source_name: str, override: Override | None = None) -> SplitOptions:
     settings = ctx.settings
+    policy = NoMarkersPolicy(settings.source(source_name).no_markers)
+    if override is not None and override.action in (
+        OverrideAction.ALL_FREE,
+        OverrideAction.ALL_PAID,
+    ):
+        policy = NoMarkersPolicy(override.action.value)  # an editor resolved this article
     return SplitOptions(
         markers=settings.markers.build(),
-        no_markers=NoMarkersPolicy(settings.source(source_name).no_markers),
+        no_markers=policy,
         text_placeholder=settings.output.text_placeholder,
         cut_class=settings.output.cut_class,
     )
@@ -343,13 +352,20 @@ def prepare_article(
     previous: ManifestRecord | None,
     *,
     force: bool = False,
+    override: Override | None = None,
 ) -> Prepared:
     """Fetch and split one article; decide its outcome. No storage writes happen here.
 
     Never raises for a bad article: a fetch failure is a ``failed`` outcome, anything
-    unexpected while splitting quarantines the article as ``internal_error``.
+    unexpected while splitting quarantines the article as ``internal_error``. An editor's
+    ``override`` resolves an article without markers (all free / all paid), or retracts it:
+    nothing public, without even fetching it.
     """
+    if override is not None and override.action is OverrideAction.RETRACT:
+        return _retracted(ctx, ref, previous, override)
     reusable = None if force else _reusable(previous)
+    if reusable is not None and reusable.override != (override.action if override else None):
+        reusable = None  # the editor's decision changed since: split again
     try:
         raw = source.fetch(ref, dict(reusable.origin) if reusable is not None else None)
     except NotModified:
@@ -359,7 +375,7 @@ def prepare_article(
     except FetchError as exc:
         return _failed(ref, previous, exc.reason)
 
-    options = _options(ctx, ref.source)
+    options = _options(ctx, ref.source, override)
     fingerprint = split_fingerprint(options, raw)
     input_sha = sha256_hex(raw.data)
     if (
@@ -385,8 +401,56 @@ def prepare_article(
         )
         outputs = None
     if outputs is not None and outputs.published:
-        return _prepare_published(ctx, ref, raw, outputs, previous, fingerprint, input_sha)
-    return _prepare_quarantined(ctx, ref, raw, outputs, previous, fingerprint, input_sha)
+        prepared = _prepare_published(ctx, ref, raw, outputs, previous, fingerprint, input_sha)
+    else:
+        prepared = _prepare_quarantined(ctx, ref, raw, outputs, previous, fingerprint, input_sha)
+    if override is None:
+        return prepared
+    return replace(prepared, record=prepared.record.with_changes(override=override.action))
+
+
+def _retracted(
+    ctx: Context, ref: ArticleRef, previous: ManifestRecord | None, override: Override
+) -> Prepared:
+    """An editor retracted the article: every object it has goes (public and paid)."""
+    note = f": {override.note}" if override.note else ""
+    record = _base(
+        ref,
+        outcome=Outcome.QUARANTINED,
+        action=Action.RETRACTED,
+        status=Status.RETRACTED.value,
+        reason=f"retracted by {override.by} at {override.at}{note}",
+        revision=previous.revision if previous is not None else None,
+        override=override.action,
+    )
+    deletes, guarded = _stale(ctx, ref, previous, ())
+    if not any(ctx.layout.is_public(key) for _, key in deletes):
+        record = record.with_changes(action=Action.UNCHANGED)
+    return Prepared(record, (), deletes, guarded)
+
+
+def load_overrides(ctx: Context, refs: Sequence[ArticleRef]) -> dict[str, Override]:
+    """Editors' decisions for these articles, by article id: one LIST per source, and a GET
+    only for the chunk's own articles that have one."""
+    wanted = {(r.source, r.source_id) for r in refs}
+    found: dict[str, Override] = {}
+    for source in sorted({r.source for r in refs}):
+        prefix = ctx.layout.overrides_prefix(source)
+        for listed in ctx.store.list(ctx.layout.private_bucket, prefix):
+            owner = ctx.layout.owner_of(listed.key)
+            if owner is None or owner not in wanted:
+                continue
+            body = ctx.store.get(ctx.layout.private_bucket, listed.key)
+            if body is None:
+                continue
+            try:
+                found[article_id(*owner)] = Override.from_json(json.loads(body))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise PipelineError(
+                    f"override s3://{ctx.layout.private_bucket}/{listed.key} is unreadable "
+                    f"({type(exc).__name__}: {exc}); fix or delete it"
+                ) from exc
+    return found
 
 
 def _public_record(doc: dict[str, Any]) -> dict[str, Any]:
@@ -647,11 +711,15 @@ def process_chunk(
     refs = body.chunks[job.chunk]
     ids = {article_id(r.source, r.source_id) for r in refs}
     previous = load_committed(ctx, body.interval, ids)
+    overrides = load_overrides(ctx, refs)
     sources = {name: ctx.source(name) for name in {r.source for r in refs}}
 
     def one(ref: ArticleRef) -> tuple[ManifestRecord, int, list[Deferred]]:
-        prev = previous.get(article_id(ref.source, ref.source_id))
-        prepared = prepare_article(ctx, sources[ref.source], ref, prev, force=force)
+        aid = article_id(ref.source, ref.source_id)
+        prev = previous.get(aid)
+        prepared = prepare_article(
+            ctx, sources[ref.source], ref, prev, force=force, override=overrides.get(aid)
+        )
         return apply_prepared(ctx, prepared, prev, force=force, dry_run=plan.dry_run)
 
     started = last_log = time.monotonic()

@@ -27,6 +27,8 @@ __all__ = [
     "StaleObject",
     "committed_manifest_keys",
     "committed_runs",
+    "interval_prefix",
+    "interval_runs",
     "manifest_keys",
     "presign_paid",
     "read_committed",
@@ -141,11 +143,57 @@ def manifest_keys(store: Store, layout: Layout) -> list[str]:
 def committed_runs(
     store: Store, layout: Layout, *, private: bool = False, partial: bool = False
 ) -> Iterator[CommittedRun]:
-    """Every committed run of the pipeline, oldest interval first."""
+    """Every committed run of the pipeline, oldest interval first; within an interval, in
+    the order they were committed (so a later run's record of an article wins)."""
+    by_interval: dict[str, list[CommittedRun]] = {}
     for key in committed_manifest_keys(store, layout, partial=partial):
         run = read_committed(store, layout, key, private=private)
         if run is not None:
-            yield run
+            by_interval.setdefault(interval_prefix(key), []).append(run)
+    for prefix in sorted(by_interval):
+        yield from sorted(
+            by_interval[prefix], key=lambda r: (r.marker.committed_at, r.manifest_key)
+        )
+
+
+def interval_prefix(manifest_key: str) -> str:
+    """``runs/<pipeline>/<interval>/`` of an interval's manifest or of a partial one."""
+    head, _, _ = manifest_key.partition("/partial/")
+    return head.rsplit("/", 1)[0] + "/" if head == manifest_key else head + "/"
+
+
+def interval_runs(
+    store: Store,
+    layout: Layout,
+    slug: str,
+    *,
+    private: bool = False,
+    only: set[str] | None = None,
+) -> list[CommittedRun]:
+    """The committed runs of one interval: its manifest and the partial runs (over some
+    article ids) committed after it, oldest first."""
+    partial_keys = sorted(
+        manifest
+        for listed in store.list(layout.public_bucket, layout.run_prefix(slug) + "partial/")
+        if (manifest := layout.manifest_of(listed.key)) is not None
+    )
+    keys = [layout.manifest(slug), *partial_keys]
+    runs = [
+        run
+        for key in keys
+        if (run := read_committed(store, layout, key, private=private, only=only)) is not None
+    ]
+    full = [r for r in runs if r.manifest_key == layout.manifest(slug)]
+    since = full[0].marker.committed_at if full else ""
+    partials = sorted(
+        (
+            r
+            for r in runs
+            if r.manifest_key != layout.manifest(slug) and r.marker.committed_at >= since
+        ),
+        key=lambda r: (r.marker.committed_at, r.manifest_key),
+    )
+    return full + partials
 
 
 def read_public(store: Store, layout: Layout, record: ManifestRecord, ext: str = "txt") -> bytes:

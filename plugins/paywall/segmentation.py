@@ -42,6 +42,8 @@ class Status(StrEnum):
     TOO_DEEP = "too_deep"
     # An unexpected error while splitting this one article (traceback in the task log).
     INTERNAL_ERROR = "internal_error"
+    # An editor retracted the article (an override in the private bucket): nothing public.
+    RETRACTED = "retracted"
 
 
 class NoMarkersPolicy(StrEnum):

@@ -628,3 +628,77 @@ def test_layout_owns_every_key_the_pipeline_writes(desk) -> None:
                 ("runs/", "staging/")
             )
     assert Action.RETRACTED.value == "retracted"
+
+
+# ----------------------------------------------------------------------- editors' overrides
+
+
+def put_override(ctx: Context, source_id: str, action: str, note: str | None = None) -> None:
+    body = dumps({"action": action, "by": "editor-1", "at": "2026-11-21T09:00:00Z", "note": note})
+    key = ctx.layout.override("desk", source_id)
+    ctx.store.put(Blob.of(ctx.layout.private_bucket, key, body, EXTENSIONS["json"]))
+
+
+@pytest.mark.parametrize(("action", "free_has_text"), [("all_free", True), ("all_paid", False)])
+def test_an_override_resolves_a_no_marker_article_on_the_next_run(
+    desk, action: str, free_has_text: bool
+) -> None:
+    ctx, source = desk
+    sid = "2026/11/20/bare.txt"
+    source.items[sid] = "标题\n没有标记的文章正文。\n".encode()
+    run_interval(ctx, DAY)
+    bare = next(r for r in manifest_records(ctx) if r.source_id == sid)
+    assert bare.outcome is Outcome.QUARANTINED and bare.status == "no_markers"
+    put_override(ctx, sid, action)
+    summary = run_interval(ctx, DAY)
+    record = next(r for r in manifest_records(ctx) if r.source_id == sid)
+    assert record.outcome is Outcome.PUBLISHED and record.override is not None
+    assert record.override.value == action  # the manifest says an editor decided
+    assert summary.counts.published == 4
+    free = ctx.store.get(ctx.layout.public_bucket, ctx.layout.free("desk", sid, "txt")) or b""
+    assert ("没有标记的文章正文" in free.decode()) is free_has_text
+    assert run_interval(ctx, DAY).writes == 0  # and then it is stable
+
+
+def test_a_retract_override_takes_the_article_off_and_keeps_it_off(desk) -> None:
+    ctx, source = desk
+    run_interval(ctx, DAY)
+    sid = "2026/11/20/a1.txt"
+    layout, store = ctx.layout, ctx.store
+    put_override(ctx, sid, "retract", note="legal hold")
+    source.fetches.clear()
+    summary = run_interval(ctx, DAY)
+    assert summary.counts.actions["retracted"] == 1
+    record = next(r for r in manifest_records(ctx) if r.source_id == sid)
+    assert (record.outcome, record.status, record.objects) == (Outcome.QUARANTINED, "retracted", ())
+    assert "editor-1" in (record.reason or "") and "legal hold" in (record.reason or "")
+    for key in (layout.free("desk", sid, "txt"), layout.meta("desk", sid)):
+        assert store.get(layout.public_bucket, key) is None
+    assert store.get(layout.private_bucket, layout.paid("desk", sid, "txt")) is None
+    assert sid not in source.fetches  # retracting needs no fetch
+    again = run_interval(ctx, DAY)
+    assert again.counts.actions.get("retracted", 0) == 0 and again.writes == 0
+    assert sid not in {a["source_id"] for a in build_catalog(store, layout)["articles"]}
+
+
+def test_an_unreadable_override_fails_the_chunk_naming_it(desk) -> None:
+    ctx, _ = desk
+    key = ctx.layout.override("desk", "2026/11/20/a0.txt")
+    ctx.store.put(Blob.of(ctx.layout.private_bucket, key, b"{not json", EXTENSIONS["json"]))
+    with pytest.raises(PipelineError, match=r"override .*a0\.txt\.json is unreadable"):
+        run_interval(ctx, DAY)
+
+
+def test_a_reprocessed_article_is_what_the_next_full_run_compares_with(desk) -> None:
+    ctx, source = desk
+    run_interval(ctx, DAY)
+    sid = "2026/11/20/a2.txt"
+    source.items[sid] = article(2, paid="改版的付费正文")
+    partial = run_interval(ctx, DAY, article_ids=[sid], force=True)
+    assert partial.manifest_key and "/partial/" in partial.manifest_key
+    meta = json.loads(ctx.store.get(ctx.layout.public_bucket, ctx.layout.meta("desk", sid)) or b"")
+    assert meta["revision"] == 2
+    full = run_interval(ctx, DAY)  # previous = the partial run's record, not the stale one
+    assert full.writes == 0 and dict(full.counts.actions) == {"unchanged": 3}
+    record = next(r for r in manifest_records(ctx) if r.source_id == sid)
+    assert record.revision == 2 and audit(ctx).ok
