@@ -1,0 +1,187 @@
+"""The skeleton of a text: what a reader sees, with every invisible or look-alike difference gone.
+
+Two uses share it. The marker scanner (:mod:`paywall.segmentation`) looks for anything
+marker-like in the skeleton that is not an exact marker in the original; the last gate
+(:mod:`paywall.gate`) compares free outputs with the paid text on the skeleton's letters and
+digits, so markup, spacing, case, width or homoglyph differences cannot hide a copy.
+
+Per code point, in this order:
+
+1. compatibility decomposition (NFKD: full-width and mathematical letters, ligatures, ...);
+2. vanishing code points are dropped: default-ignorable ones (zero-width spaces and joiners,
+   soft hyphen, bidi controls, variation selectors, tags, Hangul fillers, ...), every other
+   format or control character, combining marks and all whitespace (NBSP and U+3000
+   included), plus the blank braille pattern;
+3. case folding;
+4. the Unicode confusables prototype (UTS #39: Cyrillic ``а`` becomes ``a``, ``ǀ`` becomes
+   ``l``), then steps 1-3 again on the result.
+
+The mapping is per code point (no composition across characters), so a skeleton can be taken
+piece by piece and still equal the skeleton of the whole; it is a ``str.translate`` table,
+built once per process from :mod:`unicodedata` (Python 3.11: Unicode 14) and the bundled
+confusables data (Unicode 13).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from paywall._confusables import DATA as _CONFUSABLES_DATA
+
+__all__ = ["runs_pattern", "skeleton", "table", "vanishes", "word_stream"]
+
+# Default_Ignorable_Code_Point (DerivedCoreProperties.txt), plus U+2800 BRAILLE PATTERN BLANK.
+_IGNORABLE_RANGES = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+    (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+    (0x2060, 0x206F), (0x2800, 0x2800), (0x3164, 0x3164), (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)  # fmt: skip
+# Blocks no step changes: unified ideographs, Hangul syllables (kept composed on both sides
+# of every comparison), surrogates, private use and the unassigned planes. Skipping them
+# keeps the one-time table build short.
+_UNCHANGED_RANGES = (
+    (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7A3), (0xD800, 0xF8FF),
+    (0x20000, 0x2F7FF), (0x2FA20, 0xDFFFF), (0xE1000, 0x10FFFF),
+)  # fmt: skip
+_VANISHING_CATEGORIES = frozenset({"Cc", "Cf", "Mn", "Me", "Zs", "Zl", "Zp"})
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+_IGNORABLE = frozenset(cp for lo, hi in _IGNORABLE_RANGES for cp in range(lo, hi + 1))
+
+
+def _ignorable(cp: int) -> bool:
+    return cp in _IGNORABLE
+
+
+def vanishes(char: str) -> bool:
+    """True for a code point a reader does not see as a character of its own."""
+    return (
+        _ignorable(ord(char))
+        or unicodedata.category(char) in _VANISHING_CATEGORIES
+        or char.isspace()
+    )
+
+
+def _simple(text: str) -> str:
+    """Steps 1-3 of the module docstring."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not vanishes(ch)).casefold()
+
+
+def _confusables() -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for line in _CONFUSABLES_DATA.splitlines():
+        source, _, target = line.partition(";")
+        if source and target:
+            mapping[chr(int(source, 16))] = "".join(chr(int(cp, 16)) for cp in target.split())
+    return mapping
+
+
+def _candidates() -> list[int]:
+    cps: list[int] = []
+    start = 0
+    for lo, hi in _UNCHANGED_RANGES:
+        cps.extend(range(start, lo))
+        start = hi + 1
+    cps.extend(range(start, 0x110000))
+    cps.extend(range(0xF900, 0xFB00))  # compatibility ideographs (inside a skipped range)
+    cps.extend(cp for lo, hi in _IGNORABLE_RANGES for cp in range(lo, hi + 1))
+    return sorted(set(cps))
+
+
+@lru_cache(maxsize=1)
+def table() -> dict[int, str]:
+    """``str.translate`` table: code point -> its skeleton, for every code point that changes."""
+    confusables = _confusables()
+    out: dict[int, str] = {}
+    category, decomposition = unicodedata.category, unicodedata.decomposition
+    for cp in [*_candidates(), *(ord(c) for c in confusables)]:
+        char = chr(cp)
+        if cp in _IGNORABLE or category(char) in _VANISHING_CATEGORIES or char.isspace():
+            out[cp] = ""
+            continue
+        if not decomposition(char) and char not in confusables and char.casefold() == char:
+            continue  # the common case, decided without normalising
+        first = _simple(char)
+        mapped = "".join(confusables.get(ch, ch) for ch in first)
+        result = _simple(mapped) if mapped != first else first
+        if result != char:
+            out[cp] = result
+    return out
+
+
+@lru_cache(maxsize=1)
+def _ascii_steps() -> tuple[re.Pattern[str], tuple[tuple[str, str], ...]]:
+    """The table's ASCII entries as C-speed steps: vanishing characters, then the few
+    confusables (``m`` -> ``rn``, ``1`` -> ``l``...), applied after ``str.lower``."""
+    entries = {chr(cp): target for cp, target in table().items() if cp < 128}
+    gone = "".join(re.escape(c) for c, target in entries.items() if not target)
+    pending = {c: t for c, t in entries.items() if t and t != c.lower()}
+    # A swap whose target holds another swap's source must run after that one ("%" gives
+    # "o/0", and "0" gives "o"): translate maps each character once.
+    swaps: list[tuple[str, str]] = []
+    while pending:
+        ready = sorted(c for c, t in pending.items() if not any(o in t for o in pending if o != c))
+        if not ready:  # pragma: no cover - the data has no such cycle
+            raise RuntimeError("cyclic ASCII skeleton entries")
+        swaps.extend((c, pending.pop(c)) for c in ready)
+    return re.compile(f"[{gone}]+"), tuple(swaps)
+
+
+def skeleton(text: str) -> str:
+    """The skeleton of a text (see the module docstring)."""
+    if not text.isascii():
+        return text.translate(table())
+    # str.translate looks every character up in a dict; ASCII needs a handful of C passes.
+    gone, swaps = _ascii_steps()
+    text = gone.sub("", text.lower())
+    for char, target in swaps:
+        if char in text:
+            text = text.replace(char, target)
+    return text
+
+
+def word_stream(text: str) -> str:
+    """Letters and digits of the skeleton only: what the last gate compares.
+
+    Punctuation, symbols, markup characters and spacing differ between a plain-text half and
+    its HTML rendering; letters and digits do not.
+    """
+    return _NON_WORD.sub("", skeleton(_NON_WORD.sub("", text)))
+
+
+def _char_class(cps: set[int]) -> str:
+    ranges: list[tuple[int, int]] = []
+    for cp in sorted(cps):
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1] = (ranges[-1][0], cp)
+        else:
+            ranges.append((cp, cp))
+    return "".join(
+        re.escape(chr(lo)) if lo == hi else f"{re.escape(chr(lo))}-{re.escape(chr(hi))}"
+        for lo, hi in ranges
+    )
+
+
+@lru_cache(maxsize=64)
+def runs_pattern(alphabet: frozenset[str]) -> re.Pattern[str]:
+    """Runs of code points that can make up a skeleton string over ``alphabet``.
+
+    A run starts with a code point whose skeleton shares a character with the alphabet and
+    goes on over such code points and vanishing ones. Any other code point maps to
+    characters outside the alphabet, so no skeleton string of alphabet characters spans one:
+    scanning the runs alone is exact. Astral code points all count as members (a class
+    limited to the BMP compiles to a bitmap: an order of magnitude faster on long texts).
+    """
+    mapping = table()
+    members = {ord(c) for c in alphabet if ord(c) not in mapping}
+    members |= {cp for cp, target in mapping.items() if any(ch in alphabet for ch in target)}
+    vanishing = {cp for cp, target in mapping.items() if not target}
+    bmp = _char_class({cp for cp in members if cp < 0x10000})
+    quiet = _char_class({cp for cp in vanishing if cp < 0x10000})
+    return re.compile(f"(?:(?:[{bmp}]|[\U00010000-\U0010ffff])[{quiet}]*)+")
