@@ -119,7 +119,11 @@ def split_article(article: RawArticle, options: SplitOptions) -> Outputs:
     }
     original_sha = sha256_hex(article.data)
     try:
-        decoded = decode(article.data, charset_from_content_type(article.content_type))
+        decoded = decode(
+            article.data,
+            charset_from_content_type(article.content_type),
+            html=fmt is Format.HTML,
+        )
     except DecodeError as exc:
         record = ArticleRecord(
             **base,
