@@ -201,47 +201,56 @@ def find_markers(text: str, markers: Markers) -> tuple[list[MarkerHit], str | No
     case, full-width and inner space/tab/U+3000 variants and refuses the rest the same way.
     """
     scanner = compile_scanner(markers)
+    hits, overlapped = _hits(text, markers, scanner)
+    if not hits:
+        remainder = text
+    elif markers.lenient:
+        remainder = scanner.pattern.sub(_SEP, text)
+    elif overlapped or _SEP in markers.begin or _SEP in markers.end:
+        bounds = [0, *(x for h in hits for x in (h.start, h.end)), len(text)]
+        remainder = _SEP.join(text[a:b] for a, b in zip(bounds[0::2], bounds[1::2], strict=True))
+    else:  # the same as cutting each hit out, at C speed
+        remainder = text.replace(markers.begin, _SEP).replace(markers.end, _SEP)
+    return hits, _look_alike(text, hits, remainder, scanner)
+
+
+def marker_hits(text: str, markers: Markers) -> list[MarkerHit]:
+    """The markers in a text, in order, without judging anything else (the last gate's raw
+    scan uses this on whole documents)."""
+    return _hits(text, markers, compile_scanner(markers))[0]
+
+
+_KINDS = ("begin", "end")
+
+
+def _hits(text: str, markers: Markers, scanner: Scanner) -> tuple[list[MarkerHit], bool]:
     if markers.lenient:
-        hits = [
+        found = [
             MarkerHit("begin" if m.lastgroup == "begin" else "end", m.start(), m.end())
             for m in scanner.pattern.finditer(text)
         ]
-        remainder = scanner.pattern.sub(_SEP, text) if hits else text
-        return hits, _look_alike(text, hits, remainder, scanner)
-
+        return found, False
     # Strict markers: str.split finds them at C speed, far faster than a regex alternation.
     begin, end = markers.begin, markers.end
-    found = sorted(
+    ordered = sorted(
         itertools.chain(
             zip(_positions(text, begin), itertools.repeat(0)),
             zip(_positions(text, end), itertools.repeat(1)),
         )
     )
-    starts = [at for at, _ in found]
-    kinds = [kind for _, kind in found]
-    ends = [at + (len(begin) if kind == 0 else len(end)) for at, kind in found]
+    starts = [at for at, _ in ordered]
+    kinds = [kind for _, kind in ordered]
+    ends = [at + (len(begin) if kind == 0 else len(end)) for at, kind in ordered]
     # Leftmost wins, as in a regex scan; overlaps need a begin and an end sharing characters.
     overlapped = any(map(operator.lt, starts[1:], ends[:-1]))
     if overlapped:
-        hits = []
+        hits: list[MarkerHit] = []
         for at, kind, stop in zip(starts, kinds, ends, strict=True):
             if not hits or at >= hits[-1].end:
                 hits.append(MarkerHit(_KINDS[kind], at, stop))
-    else:
-        hits = list(
-            map(MarkerHit._make, zip(map(_KINDS.__getitem__, kinds), starts, ends, strict=True))
-        )
-    if not hits:
-        remainder = text
-    elif overlapped or _SEP in begin or _SEP in end:
-        bounds = [0, *(x for h in hits for x in (h.start, h.end)), len(text)]
-        remainder = _SEP.join(text[a:b] for a, b in zip(bounds[0::2], bounds[1::2], strict=True))
-    else:  # the same as cutting each hit out, at C speed
-        remainder = text.replace(begin, _SEP).replace(end, _SEP)
-    return hits, _look_alike(text, hits, remainder, scanner)
-
-
-_KINDS = ("begin", "end")
+        return hits, True
+    kind_names = map(_KINDS.__getitem__, kinds)
+    return list(map(MarkerHit._make, zip(kind_names, starts, ends, strict=True))), False
 
 
 def _positions(text: str, marker: str) -> list[int]:

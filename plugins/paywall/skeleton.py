@@ -146,13 +146,14 @@ def skeleton(text: str) -> str:
     return text
 
 
-def word_stream(text: str) -> str:
+def word_stream(text: str, keep: re.Pattern[str] = _NON_WORD) -> str:
     """Letters and digits of the skeleton only: what the last gate compares.
 
     Punctuation, symbols, markup characters and spacing differ between a plain-text half and
-    its HTML rendering; letters and digits do not.
+    its HTML rendering; letters and digits do not. ``keep`` is the pattern of what to drop
+    (by default every non-word character; a caller may spare its own separators).
     """
-    return _NON_WORD.sub("", skeleton(_NON_WORD.sub("", text)))
+    return keep.sub("", skeleton(keep.sub("", text)))
 
 
 def _char_class(cps: set[int]) -> str:
