@@ -1,7 +1,8 @@
-"""Public article metadata: counts, hashes, reading time and schema.org JSON-LD.
+"""Public article metadata: counts, reading time, the free half's digest and JSON-LD.
 
-Everything built here is published, so it is computed from the free half, from hashes and
-from counts only -- never from paid text itself.
+Everything built here is published, so it is computed from the free half and from counts
+only -- never from paid text itself, and never a digest of the paid half or of the original
+input (an unkeyed digest is a confirmation oracle: a short paid region falls to brute force).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class ArticleRecord:
     encoding_evidence: str | None = None
     markers: dict[str, Any] = field(default_factory=dict)
     segments: tuple[dict[str, Any], ...] = ()
-    sha256: dict[str, str | None] = field(default_factory=dict)
+    sha256: dict[str, str] = field(default_factory=dict)  # {"free": ...} when published
     stats: dict[str, Any] = field(default_factory=dict)
     free_ratio: float | None = None
     published_at: str | None = None  # article timestamp from the source
@@ -109,4 +110,7 @@ def load_schema(name: str) -> dict[str, Any]:
     import json
     from importlib.resources import files
 
-    return json.loads(files("paywall").joinpath(f"schemas/{name}.schema.json").read_text())
+    schema: dict[str, Any] = json.loads(
+        files("paywall").joinpath(f"schemas/{name}.schema.json").read_text()
+    )
+    return schema
