@@ -257,6 +257,21 @@ def _regions(paid: str, segments: Sequence[Segment]) -> list[str]:
     return out
 
 
+# Attribute names the splitter writes into free HTML itself (the cut marker's).
+_OWN_MARKUP = ("data-paywall-section",)
+# JSON-LD keys whose values are fixed vocabulary or come from the source, not the article.
+_FIXED_LD_KEYS = frozenset({"@context", "@type", "hasPart", "url", "datePublished"})
+
+
+def _record_text(record: ArticleRecord) -> list[str]:
+    """The public record's strings that can carry article text: title, JSON-LD (headline and
+    anything added later), warnings, reason. Fixed vocabulary (status, format, the marker
+    names, encodings, CSS selectors) and source-given fields (ids, origin, dates) are left
+    out: they hold no article text, and "paidbegin" would trip every tiny region."""
+    ld = {k: v for k, v in (record.json_ld or {}).items() if k not in _FIXED_LD_KEYS}
+    return record_strings([record.title, list(record.warnings), record.reason, ld])
+
+
 def _split_article(article: RawArticle, options: SplitOptions) -> Outputs:
     fmt = detect_format(article)
     base = _base(article, fmt)
@@ -398,10 +413,12 @@ def _split_article(article: RawArticle, options: SplitOptions) -> Outputs:
     # with its attributes, head and comments) and every string of the public record. The
     # paid text is the splitter's half plus an independent raw scan of the input.
     public: dict[str, list[str]] = {
-        f"free {ext}": html_parts(body) if ext == "html" else [body]
+        f"free {ext}": html_parts(body, (*_OWN_MARKUP, options.cut_class))
+        if ext == "html"
+        else [body]
         for ext, body in free_files.items()
     }
-    public["metadata"] = record_strings(record.to_dict())
+    public["metadata"] = _record_text(record)
     protected = paid_regions + raw_paid_regions(decoded.text, markers, markup=fmt is Format.HTML)
     if hit := find_paid_text(protected, public):
         return refuse(Status.PAID_TEXT_IN_FREE, hit.reason())

@@ -2,7 +2,8 @@
 
 It does not trust the splitter. Before an article is published, every public output -- the
 free text, the free HTML *as stored* (text, attribute values, head, comments, scripts), and
-every string of the public record -- is searched for the paid text. The paid text is taken
+the public record's text (title, JSON-LD, warnings; the caller picks the fields) -- is
+searched for the paid text. The paid text is taken
 twice: the splitter's paid half, and an independent raw scan of the decoded input (whatever
 lies between a begin marker and the next end marker in the source, tags stripped), so a
 parser that misread the structure is caught too.
@@ -112,12 +113,20 @@ def raw_paid_regions(text: str, markers: Markers, *, markup: bool) -> list[str]:
 
 
 # ---------------------------------------------------------------- what is to be public
-def html_parts(document: str) -> list[str]:
+def html_parts(document: str, own_markup: Sequence[str] = ()) -> list[str]:
     """Everything a free HTML document holds that someone could read, as separate parts:
     its text (tags removed, so inline markup does not cut a run), then each tag with its
     attribute values, each comment, each script and style body -- character references
-    decoded. Linear: a ``<`` without a ``>`` ends the markup scan."""
+    decoded. Linear: a ``<`` without a ``>`` ends the markup scan.
+
+    ``own_markup`` lists strings the pipeline itself writes into tags (the cut marker's
+    class, ``data-paywall-section``): they are vocabulary, not article text, and are cut out
+    of the tag parts (a run never spans the cut).
+    """
     text, others = _markup_parts(document)
+    for word in own_markup:
+        if word:
+            others = [piece for part in others for piece in part.split(word)]
     return [text, *others]
 
 

@@ -8,6 +8,7 @@ caller quarantines the article, so not one paid character can reach a public out
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import operator
 import re
@@ -91,6 +92,11 @@ class Segment(NamedTuple):
 
     def to_dict(self) -> dict[str, int | str]:
         return {"kind": self.kind, "start": self.start, "end": self.end}
+
+
+# Bulk constructors at C speed (NamedTuple._make is a Python-level function).
+_new_hit = functools.partial(tuple.__new__, MarkerHit)
+_new_segment = functools.partial(tuple.__new__, Segment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +256,7 @@ def _hits(text: str, markers: Markers, scanner: Scanner) -> tuple[list[MarkerHit
                 hits.append(MarkerHit(_KINDS[kind], at, stop))
         return hits, True
     kind_names = map(_KINDS.__getitem__, kinds)
-    return list(map(MarkerHit._make, zip(kind_names, starts, ends, strict=True))), False
+    return list(map(_new_hit, zip(kind_names, starts, ends, strict=True))), False
 
 
 def _positions(text: str, marker: str) -> list[int]:
@@ -443,7 +449,7 @@ def split_text(
     keep = [length > 0 or n % 2 == 1 for n, length in enumerate(lengths)]
     segments = tuple(
         map(
-            Segment._make,
+            _new_segment,
             itertools.compress(zip(itertools.cycle(("free", "paid")), offsets, offsets[1:]), keep),
         )
     )

@@ -275,3 +275,15 @@ def test_clean_names_keep_their_ids() -> None:
 
     for name in ("2026/11/20/000_ef8617fb664c5123.txt", "新闻/稿件 1.html", "a%20b.txt"):
         assert safe_id(name) == name
+
+
+@pytest.mark.parametrize("region", ["paid", "ok", "text", "utf8", "begin", "NewsArticle"])
+def test_record_vocabulary_is_not_paid_text(region: str) -> None:
+    """Marker names, statuses, formats and JSON-LD types are in every record: a tiny region
+    that happens to spell one is still published (only article text is searched)."""
+    for name, data in (
+        ("a.txt", f"标题\n免费\n##paidbegin##{region}##paidend##\n"),
+        ("a.html", f"<h1>标题</h1><p>免费</p><p>##paidbegin##{region}##paidend##</p>"),
+    ):
+        out = split_article(RawArticle("s", name, data.encode()), SplitOptions())
+        assert out.record.status == "ok", (name, out.record.reason)

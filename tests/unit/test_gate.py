@@ -182,3 +182,18 @@ def test_property_disjoint_text_is_never_a_hit(seed: int) -> None:
     rng = random.Random(seed)
     paid = [paid_text(rng, rng.randint(1, 300)) for _ in range(rng.randint(1, 4))]
     assert find_paid_text(paid, {"free txt": [free_text(rng, 400)]}) is None
+
+
+def test_a_planted_separator_does_not_cut_a_run() -> None:
+    rng = random.Random(6)
+    paid = paid_text(rng, 200)
+    planted = "\uffff".join(paid[40:80])  # the gate's own separators, planted by the input
+    assert find_paid_text([paid], {"free txt": [planted]}) is not None
+    assert find_paid_text(["\ufffe".join(paid)], {"free txt": [paid[40:80]]}) is not None
+
+
+def test_own_markup_is_not_article_text() -> None:
+    page = '<p>free</p><span class="paywall-paid paywall-paid-1" data-paywall-section="1"></span>'
+    assert find_paid_text(["paid"], {"free html": html_parts(page)}) is not None
+    own = html_parts(page, ("paywall-paid", "data-paywall-section"))
+    assert find_paid_text(["paid"], {"free html": own}) is None
