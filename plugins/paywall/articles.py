@@ -30,6 +30,7 @@ from paywall.segmentation import (
     Segment,
     Status,
     find_markers,
+    segment_dicts,
     split_text,
 )
 
@@ -392,7 +393,7 @@ def _split_article(article: RawArticle, options: SplitOptions) -> Outputs:
         title=title,
         warnings=warnings,
         markers=marker_info,
-        segments=tuple(s.to_dict() for s in segments),
+        segments=segment_dicts(segments),
         # Public: the free half's digest only. A digest of the paid half or of the original
         # is a confirmation oracle (a short paid region falls to brute force).
         sha256={"free": sha256_hex(free_bytes[main])},
@@ -410,8 +411,8 @@ def _split_article(article: RawArticle, options: SplitOptions) -> Outputs:
     )
 
     # Second, no run of the paid text in any public output: the free files as stored (HTML
-    # with its attributes, head and comments) and every string of the public record. The
-    # paid text is the splitter's half plus an independent raw scan of the input.
+    # with its attributes, head and comments) and the record's text. The paid text is the
+    # splitter's half plus, for HTML, an independent raw scan of the source between markers.
     public: dict[str, list[str]] = {
         f"free {ext}": html_parts(body, (*_OWN_MARKUP, options.cut_class))
         if ext == "html"
@@ -419,7 +420,11 @@ def _split_article(article: RawArticle, options: SplitOptions) -> Outputs:
         for ext, body in free_files.items()
     }
     public["metadata"] = _record_text(record)
-    protected = paid_regions + raw_paid_regions(decoded.text, markers, markup=fmt is Format.HTML)
+    # (For plain text the raw scan would find the very hits split_text used, paired the same
+    # way: the splitter's regions are the raw scan there.)
+    protected = paid_regions
+    if fmt is Format.HTML:
+        protected = paid_regions + raw_paid_regions(decoded.text, markers, markup=True)
     if hit := find_paid_text(protected, public):
         return refuse(Status.PAID_TEXT_IN_FREE, hit.reason())
 

@@ -189,7 +189,8 @@ def find_paid_text(
     ``public`` maps an output's name ("free txt", "free html", "metadata") to its parts;
     parts are searched separately (no run spans two).
     """
-    regions = sorted({p for p in _normalise(paid_regions, _PAID_SEP) if p})
+    unique = list(dict.fromkeys(paid_regions))  # the raw scan mostly repeats the splitter
+    regions = sorted({p for p in _normalise(unique, _PAID_SEP) if p})
     if not regions:
         return None
     long_regions = [p for p in regions if len(p) >= window]
@@ -275,7 +276,12 @@ def _common_suffix(a: str, i: int, b: str, j: int, cap: int) -> int:
 _BANDS = ((1, 1), (2, 3), (4, 7), (8, 15), (16, 31), (32, 63))
 
 
+_FEW = 16  # up to this many short regions, str.find (C, no per-position Python) wins
+
+
 def _search_whole(stream: str, regions: list[str]) -> int | None:
+    if len(regions) <= _FEW:
+        return next((len(r) for r in regions if r in stream), None)
     by_length: dict[int, set[str]] = {}
     for region in regions:
         by_length.setdefault(len(region), set()).add(region)

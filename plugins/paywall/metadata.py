@@ -65,7 +65,8 @@ class ArticleRecord:
     encoding_evidence: str | None = None
     markers: dict[str, Any] = field(default_factory=dict)
     segments: tuple[dict[str, Any], ...] = ()
-    sha256: dict[str, str] = field(default_factory=dict)  # {"free": ...} when published
+    # The free half's digest when published; {"free": None} otherwise. Nothing else.
+    sha256: dict[str, str | None] = field(default_factory=lambda: {"free": None})
     stats: dict[str, Any] = field(default_factory=dict)
     free_ratio: float | None = None
     published_at: str | None = None  # article timestamp from the source

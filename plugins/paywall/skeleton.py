@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from functools import lru_cache
 
 from paywall._confusables import DATA as _CONFUSABLES_DATA
 
-__all__ = ["runs_pattern", "skeleton", "table", "vanishes", "word_stream"]
+__all__ = ["Runs", "runs_pattern", "skeleton", "table", "vanishes", "word_stream"]
 
 # Default_Ignorable_Code_Point (DerivedCoreProperties.txt), plus U+2800 BRAILLE PATTERN BLANK.
 _IGNORABLE_RANGES = (
@@ -169,20 +170,49 @@ def _char_class(cps: set[int]) -> str:
     )
 
 
-@lru_cache(maxsize=64)
-def runs_pattern(alphabet: frozenset[str]) -> re.Pattern[str]:
-    """Runs of code points that can make up a skeleton string over ``alphabet``.
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
-    A run starts with a code point whose skeleton shares a character with the alphabet and
-    goes on over such code points and vanishing ones. Any other code point maps to
-    characters outside the alphabet, so no skeleton string of alphabet characters spans one:
-    scanning the runs alone is exact. Astral code points all count as members (a class
-    limited to the BMP compiles to a bitmap: an order of magnitude faster on long texts).
-    """
+
+@lru_cache(maxsize=64)
+def _run_patterns(alphabet: frozenset[str]) -> tuple[re.Pattern[str], re.Pattern[str]]:
     mapping = table()
     members = {ord(c) for c in alphabet if ord(c) not in mapping}
     members |= {cp for cp, target in mapping.items() if any(ch in alphabet for ch in target)}
     vanishing = {cp for cp, target in mapping.items() if not target}
     bmp = _char_class({cp for cp in members if cp < 0x10000})
+    both = _char_class({cp for cp in members | vanishing if cp < 0x10000})
     quiet = _char_class({cp for cp in vanishing if cp < 0x10000})
-    return re.compile(f"(?:(?:[{bmp}]|[\U00010000-\U0010ffff])[{quiet}]*)+")
+    # BMP-only classes compile to bitmaps: one class repeated is the fastest scan sre has.
+    fast = re.compile(f"[{bmp}][{both}]*")
+    # With astral code points around, every one counts as a member (rare: emoji, maths).
+    general = re.compile(f"(?:(?:[{bmp}]|[\U00010000-\U0010ffff])[{quiet}]*)+")
+    return fast, general
+
+
+class Runs:
+    """Runs of code points that can make up a skeleton string over an alphabet.
+
+    A run starts with a code point whose skeleton shares a character with the alphabet and
+    goes on over such code points and vanishing ones. Any other code point maps to
+    characters outside the alphabet, so no skeleton string of alphabet characters spans one:
+    scanning the runs alone is exact.
+    """
+
+    __slots__ = ("fast", "general")
+
+    def __init__(self, alphabet: frozenset[str]) -> None:
+        self.fast, self.general = _run_patterns(alphabet)
+
+    def _pattern(self, text: str) -> re.Pattern[str]:
+        return self.general if _ASTRAL.search(text) else self.fast
+
+    def findall(self, text: str) -> list[str]:
+        return self._pattern(text).findall(text)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        return self._pattern(text).finditer(text)
+
+
+def runs_pattern(alphabet: frozenset[str]) -> Runs:
+    """The run scanner for an alphabet (see :class:`Runs`)."""
+    return Runs(alphabet)

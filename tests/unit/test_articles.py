@@ -217,7 +217,7 @@ def test_public_record_carries_no_digest_of_paid_or_original() -> None:
         oracle = {"sha256": {"free": "0" * 64, "paid": "0" * 64}}
         jsonschema.validate(record | oracle, ARTICLE_SCHEMA)
     quarantined = _split("a.txt", b"title\nno markers").record.to_dict()
-    assert quarantined["sha256"] == {}
+    assert quarantined["sha256"] == {"free": None}
 
 
 # ---------------------------------------------------------------------- no poison pills
