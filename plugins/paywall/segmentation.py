@@ -19,7 +19,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import NamedTuple
 
-from paywall.skeleton import Runs, runs_pattern, skeleton, table
+from paywall.skeleton import Runs, runs_pattern, skeleton, skeleton_of, table
 
 DEFAULT_BEGIN = "##paidbegin##"
 DEFAULT_END = "##paidend##"
@@ -72,7 +72,7 @@ class Markers:
         if self.begin in self.end or self.end in self.begin:
             raise ValueError("one marker must not contain the other")
         # Markers are told apart from look-alikes on their skeletons: those must differ too.
-        begin, end = skeleton(self.begin), skeleton(self.end)
+        begin, end = skeleton_of(self.begin), skeleton_of(self.end)
         if not begin or not end:
             raise ValueError("markers must have visible characters")
         if begin in end or end in begin:
@@ -152,7 +152,7 @@ def _keyword(marker: str) -> str:
 def _fragments(marker: str) -> list[str]:
     """Skeleton strings that only a marker, or what is left of one, contains: the whole
     marker, its word ("paidbegin") and its punctuated edges ("#paid", "gin#")."""
-    shape = skeleton(marker)
+    shape = skeleton_of(marker)
     found = [shape]
     word = _keyword(shape)
     if len(word) >= 4:

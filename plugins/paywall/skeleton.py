@@ -31,7 +31,15 @@ from functools import lru_cache
 
 from paywall._confusables import DATA as _CONFUSABLES_DATA
 
-__all__ = ["Runs", "runs_pattern", "skeleton", "table", "vanishes", "word_stream"]
+__all__ = [
+    "Runs",
+    "runs_pattern",
+    "skeleton",
+    "skeleton_of",
+    "table",
+    "vanishes",
+    "word_stream",
+]
 
 # Default_Ignorable_Code_Point (DerivedCoreProperties.txt), plus U+2800 BRAILLE PATTERN BLANK.
 _IGNORABLE_RANGES = (
@@ -74,6 +82,7 @@ def _simple(text: str) -> str:
     return "".join(ch for ch in decomposed if not vanishes(ch)).casefold()
 
 
+@lru_cache(maxsize=1)
 def _confusables() -> dict[str, str]:
     mapping: dict[str, str] = {}
     for line in _CONFUSABLES_DATA.splitlines():
@@ -95,25 +104,47 @@ def _candidates() -> list[int]:
     return sorted(set(cps))
 
 
+def _rule(char: str, confusables: dict[str, str]) -> str | None:
+    """One code point's skeleton, or None when it maps to itself."""
+    cp = ord(char)
+    if not _candidate(cp) and char not in confusables:
+        return None
+    if cp in _IGNORABLE or unicodedata.category(char) in _VANISHING_CATEGORIES or char.isspace():
+        return ""
+    if not unicodedata.decomposition(char) and char not in confusables and char.casefold() == char:
+        return None  # the common case, decided without normalising
+    first = _simple(char)
+    mapped = "".join(confusables.get(ch, ch) for ch in first)
+    result = _simple(mapped) if mapped != first else first
+    return None if result == char else result
+
+
+def _candidate(cp: int) -> bool:
+    if cp in _IGNORABLE or 0xF900 <= cp < 0xFB00:
+        return True
+    return not any(lo <= cp <= hi for lo, hi in _UNCHANGED_RANGES)
+
+
 @lru_cache(maxsize=1)
 def table() -> dict[int, str]:
-    """``str.translate`` table: code point -> its skeleton, for every code point that changes."""
+    """``str.translate`` table: code point -> its skeleton, for every code point that changes.
+    Built once per process (a fraction of a second); :func:`skeleton_of` needs no table."""
     confusables = _confusables()
     out: dict[int, str] = {}
-    category, decomposition = unicodedata.category, unicodedata.decomposition
     for cp in [*_candidates(), *(ord(c) for c in confusables)]:
-        char = chr(cp)
-        if cp in _IGNORABLE or category(char) in _VANISHING_CATEGORIES or char.isspace():
-            out[cp] = ""
-            continue
-        if not decomposition(char) and char not in confusables and char.casefold() == char:
-            continue  # the common case, decided without normalising
-        first = _simple(char)
-        mapped = "".join(confusables.get(ch, ch) for ch in first)
-        result = _simple(mapped) if mapped != first else first
-        if result != char:
+        result = _rule(chr(cp), confusables)
+        if result is not None:
             out[cp] = result
     return out
+
+
+def skeleton_of(text: str) -> str:
+    """The skeleton of a short string (a marker), computed without building the table:
+    configuration checks run at DAG parse time and must stay cheap."""
+    confusables = _confusables()
+    return "".join(
+        char if (result := _rule(char, confusables)) is None else result for char in text
+    )
 
 
 @lru_cache(maxsize=1)
