@@ -117,7 +117,7 @@ def html_parts(document: str, own_markup: Sequence[str] = ()) -> list[str]:
     """Everything a free HTML document holds that someone could read, as separate parts:
     its text (tags removed, so inline markup does not cut a run), then each tag with its
     attribute values, each comment, each script and style body -- character references
-    decoded. Linear: a ``<`` without a ``>`` ends the markup scan.
+    decoded. Linear: each ``<`` is looked at once.
 
     ``own_markup`` lists strings the pipeline itself writes into tags (the cut marker's
     class, ``data-paywall-section``): they are vocabulary, not article text, and are cut out
@@ -131,6 +131,9 @@ def html_parts(document: str, own_markup: Sequence[str] = ()) -> list[str]:
 
 
 def _markup_parts(document: str) -> tuple[str, list[str]]:
+    """(text, [tag, comment, script/style body, ...]), as an HTML tokenizer cuts a page: a
+    ``<`` opens markup only before an ASCII letter, ``/``, ``!`` or ``?`` (otherwise a
+    browser shows it as text, and so it is text here)."""
     texts: list[str] = []
     others: list[str] = []
     at, size = 0, len(document)
@@ -140,6 +143,14 @@ def _markup_parts(document: str) -> tuple[str, list[str]]:
             texts.append(document[at:])
             break
         texts.append(document[at:lt])
+        following = document[lt + 1 : lt + 2]
+        opens = (
+            following != "" and following.isascii() and (following.isalpha() or following in "/!?")
+        )
+        if not opens:
+            texts.append("<")
+            at = lt + 1
+            continue
         if document.startswith("<!--", lt):
             close = document.find("-->", lt + 4)
             stop = size if close < 0 else close + 3
@@ -147,13 +158,13 @@ def _markup_parts(document: str) -> tuple[str, list[str]]:
             at = stop
             continue
         gt = document.find(">", lt + 1)
-        if gt < 0:  # no tag can end: the rest reads as text
-            texts.append(document[lt:])
+        if gt < 0:  # the tag never ends: a browser drops it; it is kept here all the same
+            others.append(document[lt:])
             break
         tag = document[lt : gt + 1]
-        others.append(tag)
+        others.append(tag)  # the whole tag: values, and names too (public bytes all the same)
         at = gt + 1
-        name = tag[1:].split(None, 1)[0].rstrip("/>").lower() if len(tag) > 2 else ""
+        name = tag[1:].split(None, 1)[0].rstrip("/>").lower()
         if name in _CLOSERS:
             closer = _CLOSERS[name].search(document, at)
             stop = size if closer is None else closer.start()

@@ -277,7 +277,7 @@ def test_clean_names_keep_their_ids() -> None:
         assert safe_id(name) == name
 
 
-@pytest.mark.parametrize("region", ["paid", "ok", "text", "utf8", "begin", "NewsArticle"])
+@pytest.mark.parametrize("region", ["paid", "ok", "text", "begin", "NewsArticle"])
 def test_record_vocabulary_is_not_paid_text(region: str) -> None:
     """Marker names, statuses, formats and JSON-LD types are in every record: a tiny region
     that happens to spell one is still published (only article text is searched)."""
