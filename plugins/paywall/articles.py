@@ -204,7 +204,9 @@ def _base(article: RawArticle, fmt: Format) -> dict[str, Any]:
         "source_id": safe_id(article.source_id),
         "format": fmt.value,
         "published_at": article.published_at,
-        "origin": dict(article.origin),
+        # The page's address only: its validators stay private (an S3 ETag is the MD5 of
+        # the raw input, paid text included -- a confirmation oracle).
+        "origin": {"url": str(article.origin["url"])} if article.origin.get("url") else {},
     }
 
 

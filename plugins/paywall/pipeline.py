@@ -453,17 +453,6 @@ def load_overrides(ctx: Context, refs: Sequence[ArticleRef]) -> dict[str, Overri
     return found
 
 
-def _public_record(doc: dict[str, Any]) -> dict[str, Any]:
-    """Defence in depth for the public metadata: no source validators (an S3 ETag is the
-    raw input's MD5) and no digest but the free half's, whatever the record carries."""
-    out = dict(doc)
-    origin = out.get("origin") or {}
-    out["origin"] = {"url": origin["url"]} if origin.get("url") else {}
-    digests = out.get("sha256") or {}
-    out["sha256"] = {"free": digests.get("free")}
-    return out
-
-
 def _validators(raw: RawArticle) -> dict[str, str]:
     """What a conditional GET needs next time (private: an S3 ETag is the input's MD5)."""
     return {k: str(raw.origin[k]) for k in ("etag", "last_modified") if raw.origin.get(k)}
@@ -534,7 +523,7 @@ def _prepare_published(
     meta_key = layout.meta(ref.source, ref.source_id)
 
     def meta_for(revision: int) -> Blob:
-        doc = _public_record(outputs.record.to_dict()) | {
+        doc = outputs.record.to_dict() | {
             "keys": {"free": [b.key for b in free], "meta": meta_key},
             "revision": revision,
             "layout": LAYOUT_VERSION,
