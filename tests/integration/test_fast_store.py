@@ -338,6 +338,7 @@ def test_keys_are_written_verbatim(env: Env) -> None:
         "free/src/中文 空格+plus~tilde.txt",
         "free/src/q?x#y&z=1.txt",
         "free/src/{braces}[brackets]'quote'.txt",
+        "free/src/a%2Fb%25c%zz 100%.txt",  # percent signs stay literal, never decoded
         # 700+ bytes of UTF-8 (SeaweedFS allows 255 bytes per path segment).
         "free/src/" + "/".join(["長" * 80] * 3) + ".txt",
     ]
