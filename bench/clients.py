@@ -120,11 +120,20 @@ def record_objects(config: Path, interval: Any) -> list[Blob]:
     return recorder.blobs
 
 
-def rebucket(blobs: Sequence[Blob], buckets: dict[str, str]) -> list[Blob]:
-    """The same objects, into other buckets (each run writes new keys, as a first run does)."""
+def rebucket(blobs: Sequence[Blob], buckets: dict[str, str], prefix: str = "") -> list[Blob]:
+    """The same objects in other buckets and/or under a key prefix: each run writes new keys,
+    as a first run does. (Reuse buckets across runs: SeaweedFS gives every bucket its own
+    volumes, and a few dozen buckets exhaust ``weed mini``'s, which then answers 500.)"""
     return [
         Blob(
-            buckets[b.bucket], b.key, b.body, b.content_type, b.md5, b.sha256, b.encrypt, b.metadata
+            buckets.get(b.bucket, b.bucket),
+            prefix + b.key,
+            b.body,
+            b.content_type,
+            b.md5,
+            b.sha256,
+            b.encrypt,
+            b.metadata,
         )
         for b in blobs
     ]
@@ -544,15 +553,16 @@ def main() -> int:
             }
             client = make_client(ep)
             pid = server.process.pid if server.process else None
+            buckets = {"rec-pub": "clients-pub", "rec-priv": "clients-priv"}
+            for bucket in buckets.values():
+                client.create_bucket(Bucket=bucket)
             for round_ in range(args.rounds):
                 for name in names:
                     for processes, in_flight in layouts:
                         tag = secrets.token_hex(3)
-                        buckets = {"rec-pub": f"pub-{tag}", "rec-priv": f"priv-{tag}"}
-                        for bucket in buckets.values():
-                            client.create_bucket(Bucket=bucket)
                         objects_file = work / f"objects-{tag}.pickle"
-                        objects_file.write_bytes(pickle.dumps(rebucket(blobs, buckets)))
+                        relocated = rebucket(blobs, buckets, prefix=f"run-{tag}/")
+                        objects_file.write_bytes(pickle.dumps(relocated))
                         row = run_layout(
                             name, endpoint, objects_file, processes, in_flight, pythons[name], pid
                         ) | {"round": round_}
