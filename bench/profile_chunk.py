@@ -31,11 +31,11 @@ import tempfile
 import threading
 import time
 import types
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -50,8 +50,8 @@ class Stages:
     """Exclusive wall and thread-CPU time per stage, across threads."""
 
     def __init__(self) -> None:
-        self.wall: Counter[str] = Counter()
-        self.cpu: Counter[str] = Counter()
+        self.wall: defaultdict[str, float] = defaultdict(float)
+        self.cpu: defaultdict[str, float] = defaultdict(float)
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -159,7 +159,7 @@ class FastAdapter:
         for item in self.fast.list(bucket, prefix, start_after=start_after):
             yield {"Key": item.key, "ETag": f'"{item.etag}"', "Size": item.size}
 
-    def delete(self, bucket: str, keys: list[str]) -> None:
+    def delete(self, bucket: str, keys: Sequence[str]) -> None:
         self.fast.delete(bucket, keys)
 
 
@@ -174,7 +174,7 @@ def _context(config: Path, store_kind: str, endpoint: Any) -> Any:
     if store_kind == "fast":
         from paywall.fast_store import FastStore
 
-        ctx.store = FastAdapter(FastStore(endpoint, settings.storage), ctx.store)
+        ctx.store = cast(Any, FastAdapter(FastStore(endpoint, settings.storage), ctx.store))
     return ctx
 
 
