@@ -81,7 +81,6 @@ class _Process:
     """Whether obstore's runtime may be used in this process (see the module docstring)."""
 
     started_pid: int | None = None  # the process that sent the first obstore request
-    lock = threading.Lock()
 
     @classmethod
     def note_request(cls) -> None:
@@ -99,7 +98,6 @@ _INSTANCES: weakref.WeakSet[FastStore] = weakref.WeakSet()
 def _after_fork_in_child() -> None:
     # A lock held by another thread at fork time stays held forever in the child; pools'
     # threads and obstore's connections do not exist there.
-    _Process.lock = threading.Lock()
     for store in list(_INSTANCES):
         store._reset()
 
