@@ -35,12 +35,12 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from paywall.servers import S3Server
 
 from paywall.config import StorageSettings
 from paywall.errors import ErrorCode, PreconditionFailed, StorageError
 from paywall.fast_store import FastStore, check_key, obstore_options
 from paywall.s3 import S3Endpoint, make_client
-from paywall.servers import S3Server
 from paywall.storage import ObjectStore
 from paywall.storage import StorageError as OldStorageError
 from paywall.store import Blob, Listed, Store
