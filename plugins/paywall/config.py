@@ -76,8 +76,15 @@ class StorageSettings(_Strict):
     checksum: Literal["md5", "sha256", "none"] = "md5"
 
 
+_CONN_ID = r"^[A-Za-z0-9_.-]{1,250}$"
+
+
 class WebhookSettings(_Strict):
+    # An absolute URL, or (with http_conn_id) a path joined to the Connection's host.
     url: str | None = None
+    # Airflow HTTP Connection: login/password (basic auth), extra headers (bearer token,
+    # cookie), proxies. No secret in this file.
+    http_conn_id: str | None = Field(None, pattern=_CONN_ID)
     batch_size: int = Field(100, ge=1, le=10_000)
     timeout_seconds: float = Field(10.0, gt=0)
     retries: int = Field(3, ge=0, le=10)
@@ -144,6 +151,13 @@ class HttpSource(_SourceBase):
     body_selector: str | None = None
     user_agent: str = "paywall-pipeline/0.1 (+https://example.invalid/bot)"
     allow_private_addresses: bool = False
+    # Airflow HTTP Connection with the subscriber credentials (login/password, extra headers
+    # such as Cookie or Authorization) and an optional forward proxy. No secret in this file.
+    http_conn_id: str | None = Field(None, pattern=_CONN_ID)
+    # With a proxy, targets are resolved here and checked by the guard, and the proxy tunnels
+    # to the checked address. true lets the proxy resolve names instead (the guard can then
+    # check only address literals): an explicit opt-out for networks without external DNS.
+    proxy_resolves_names: bool = False
     limits: HttpLimits = HttpLimits()
 
 
