@@ -8,22 +8,26 @@ time of a DAG file.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Asset, BaseHook
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
+from airflow.sdk.log import mask_secret
 
-from paywall import pipeline
+from paywall import connections, pipeline
 from paywall.config import Settings
-from paywall.errors import ErrorCode, VerifyError
+from paywall.connections import ConnectionInfo
+from paywall.errors import ConfigError, ErrorCode, VerifyError
 from paywall.model import ChunkJob, ChunkResult, Interval, PlanRef, RunSummary
 from paywall.pipeline import Context, build_context
-from paywall.s3 import S3Endpoint, endpoint_from_connection
+from paywall.s3 import DEFAULT_REGION, S3Endpoint
 from paywall.verify import probe_of, verify_run
 from paywall.webhook import notify_run
 
 __all__ = [
+    "connection_info",
     "endpoint_for",
     "interval_from_context",
     "manifests_asset",
@@ -46,15 +50,76 @@ def manifests_asset(settings: Settings) -> Asset:
     )
 
 
+def _get_connection(connection_id: str) -> Any:
+    try:
+        return BaseHook.get_connection(connection_id)
+    except AirflowNotFoundException:
+        raise ConfigError(
+            f"connection {connection_id!r} is not defined in Airflow (UI: Admin -> "
+            f"Connections, or AIRFLOW_CONN_{connection_id.upper()})"
+        ) from None
+
+
+def connection_info(connection_id: str) -> ConnectionInfo:
+    """An Airflow Connection (database, secrets backends or environment) as the core's
+    record; every secret it holds is registered with Airflow's log masker first."""
+    conn = _get_connection(connection_id)
+    info = connections.from_fields(
+        connection_id,
+        conn_type=conn.conn_type,
+        host=conn.host,
+        schema=conn.schema,
+        login=conn.login,
+        password=conn.password,
+        port=conn.port,
+        extra=conn.extra_dejson,
+    )
+    for secret in info.secrets():
+        mask_secret(secret)
+    return info
+
+
 def endpoint_for(connection_id: str) -> S3Endpoint:
-    conn = BaseHook.get_connection(connection_id)
-    return endpoint_from_connection(
-        {"login": conn.login, "password": conn.password, "extra": conn.extra_dejson}
+    """Resolve an ``aws`` Connection the way every Airflow user expects: through the Amazon
+    provider (``role_arn`` assume-role, session tokens, ``verify``, ``config_kwargs``,
+    region, service endpoints), into the one value both S3 clients read.
+
+    Credentials are frozen when a task starts: an assumed role's session must outlive
+    ``pipeline.task_timeout_minutes`` (``assume_role_kwargs.DurationSeconds``).
+    """
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    _get_connection(connection_id)  # a missing Connection is an error, not "default chain"
+    hook = AwsBaseHook(aws_conn_id=connection_id, client_type="s3")
+    wrapper = hook.conn_config
+    session = hook.get_session(region_name=wrapper.region_name)
+    credentials = session.get_credentials()
+    frozen = credentials.get_frozen_credentials() if credentials is not None else None
+    for secret in (frozen.secret_key, frozen.token) if frozen is not None else ():
+        if secret:
+            mask_secret(secret)
+    expiry = getattr(credentials, "_expiry_time", None)
+    config_kwargs = wrapper.extra_config.get("config_kwargs") or {}
+    return S3Endpoint(
+        endpoint_url=wrapper.get_service_endpoint_url("s3"),
+        access_key=frozen.access_key if frozen is not None else None,
+        secret_key=frozen.secret_key if frozen is not None else None,
+        region=wrapper.region_name or session.region_name or DEFAULT_REGION,
+        session_token=frozen.token if frozen is not None else None,
+        verify=wrapper.verify,
+        config_json=json.dumps(config_kwargs, sort_keys=True, default=str) if config_kwargs else "",
+        expires_at=expiry.isoformat() if expiry is not None else None,
     )
 
 
+def use_airflow_connections() -> None:
+    """Look Connections up through Airflow in this process (HTTP sources, the webhook)."""
+    connections.set_backend(connection_info)
+
+
 def pipeline_context(settings: Settings) -> Context:
-    """The pipeline Context for a task: S3 clients from Airflow Connections."""
+    """The pipeline Context for a task: S3 clients and HTTP credentials from Connections."""
+    use_airflow_connections()
     return build_context(settings, endpoint_for)
 
 
