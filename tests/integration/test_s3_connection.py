@@ -56,7 +56,7 @@ def test_config_kwargs_take_effect(monkeypatch, s3_server) -> None:
         client = make_client(endpoint)
         assert client.meta.config.read_timeout == 1
         started = time.monotonic()
-        with pytest.raises(Exception, match="(?i)timeout"):
+        with pytest.raises(Exception, match=r"(?i)timeout"):
             client.list_buckets()  # one attempt, one second: not 4 x 30 s
         assert time.monotonic() - started < 3.5
         client.list_buckets()  # the next connection is served
@@ -85,7 +85,7 @@ def test_verify_takes_effect_on_tls(monkeypatch, s3_server, tmp_path: Path) -> N
             return adapter.endpoint_for(conn_id)
 
         untrusted = attempt("tls_default")
-        with pytest.raises(Exception, match="(?i)ssl|certificate"):
+        with pytest.raises(Exception, match=r"(?i)ssl|certificate"):
             make_client(untrusted).list_buckets()  # our CA is not trusted by default
         trusted = attempt("tls_ca", verify=str(tls.cert))
         assert trusted.verify == str(tls.cert) and trusted.ca_bundle == str(tls.cert)
@@ -108,7 +108,7 @@ def test_session_tokens_are_sent(monkeypatch, s3_server) -> None:
     client = make_client(endpoint)
     assert client._request_signer._credentials.token == "not-a-real-session-token"
     assert obstore_options(endpoint)["session_token"] == "not-a-real-session-token"
-    with pytest.raises(Exception, match="(?i)token|denied|invalid|signature"):
+    with pytest.raises(Exception, match=r"(?i)token|denied|invalid|signature"):
         client.list_buckets()  # the server checks it: a made-up token is refused
 
 
