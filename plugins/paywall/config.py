@@ -90,6 +90,40 @@ class WebhookSettings(_Strict):
     retries: int = Field(3, ge=0, le=10)
 
 
+class AlertSettings(_Strict):
+    """Alerts through Airflow notifiers (README "Operating it: alerts"). No secret here: the
+    SMTP server, its login and the sender default live in the Airflow Connection."""
+
+    smtp_conn_id: str | None = Field(None, pattern=_CONN_ID)  # null: no mail is sent
+    to: tuple[str, ...] = ()
+    from_email: str | None = None  # default: the Connection's from_email
+    subject_prefix: str = Field("[paywall]", max_length=64)
+    on_task_failure: bool = True
+    on_dag_failure: bool = True
+    # A committed run whose share of quarantined / failed articles passes these sends a
+    # threshold alert (the run still succeeds unless fail_on_threshold).
+    max_quarantined_ratio: float | None = Field(None, ge=0.0, le=1.0)
+    max_failed_ratio: float | None = Field(None, ge=0.0, le=1.0)
+    min_articles: int = Field(1, ge=1)
+    fail_on_threshold: bool = False
+    # An Airflow deadline alert: the run is not finished successfully this many hours after
+    # it was queued (for a scheduled run: after its interval ended).
+    not_committed_after_hours: float | None = Field(None, gt=0, le=24 * 30)
+
+    @model_validator(mode="after")
+    def _recipients(self) -> AlertSettings:
+        if self.smtp_conn_id and not self.to:
+            raise ValueError("to: at least one recipient when smtp_conn_id is set")
+        return self
+
+
+class MetricsSettings(_Strict):
+    """Counters sent through Airflow's metrics client ([metrics] statsd_on / otel_on)."""
+
+    enabled: bool = True
+    prefix: str = Field("paywall", pattern=r"^[a-z][a-z0-9_]{0,31}$")
+
+
 class _SourceBase(_Strict):
     name: str = Field(pattern=_NAME)
     format: Literal["auto", "text", "html"] = "auto"
@@ -170,6 +204,8 @@ class Settings(_Strict):
     output: OutputSettings = OutputSettings()
     storage: StorageSettings = StorageSettings()
     webhook: WebhookSettings = WebhookSettings()
+    alerts: AlertSettings = AlertSettings()
+    metrics: MetricsSettings = MetricsSettings()
     sources: tuple[SourceSettings, ...] = Field(min_length=1)
     path: Path | None = Field(None, exclude=True)
 
