@@ -64,7 +64,7 @@ def test_run_stats_count_per_source_what_the_commit_changed() -> None:
 def test_every_fetch_reason_has_a_bounded_kind() -> None:
     reasons = ["HTTP 404", "HTTP 503", "timeout: total deadline of 60s", "connection timed out",
                "connection failed: ProtocolError", "proxy refused the tunnel (HTTP 407)",
-               "too large: body over 10 bytes", "refused: h resolves to a non-public address (10.0.0.1)",
+               "too large: body over 10 bytes", "refused: h is a non-public address (10.0.0.1)",
                "content type 'image/png' is not allowed", "scheme 'ftp' is not allowed",
                "more than 5 redirects", "no host in URL"]  # fmt: skip
     kinds = {fetch_kind(r) for r in reasons}
@@ -121,7 +121,8 @@ def test_thresholds_and_their_alert() -> None:
                             crossed=crossed)  # fmt: skip
     assert "2 of 9 quarantined (22% > 20%)" in alert.subject
     for line in ("web: 7 article(s), 6 published, 1 quarantined, 0 failed",
-                 "quarantined no_markers: 1", "quarantined broken_marker: 1", "failed http_401: 1"):  # fmt: skip
+                 "quarantined no_markers: 1", "quarantined broken_marker: 1",
+                 "failed http_401: 1"):  # fmt: skip
         assert line in alert.body
 
 
