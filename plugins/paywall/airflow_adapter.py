@@ -407,8 +407,6 @@ class PaywallNotifier(BaseNotifier):
         dag = context.get("dag")
         error = context.get("exception")
         reason = context.get("reason")
-        if ti is None and error is None and isinstance(reason, str) and reason.isidentifier():
-            error = _DagFailure(reason)  # Airflow's own reason for a DAG run failure
         return failure_alert(
             self.prefix,
             dag_id=str(getattr(dag_run, "dag_id", None) or getattr(dag, "dag_id", "?")),
@@ -420,6 +418,7 @@ class PaywallNotifier(BaseNotifier):
             task_id=getattr(ti, "task_id", None),
             try_number=getattr(ti, "try_number", None),
             error=error if isinstance(error, BaseException) else None,
+            airflow_reason=reason if isinstance(reason, str) else None,
         )
 
     def _send_args(self, alert: Alert) -> dict[str, Any]:
@@ -445,10 +444,6 @@ class PaywallNotifier(BaseNotifier):
         alert = self.alert(context)
         async with SmtpHook(smtp_conn_id=self.smtp_conn_id) as hook:
             await hook.asend_email_smtp(**self._send_args(alert))
-
-
-class _DagFailure(AirflowFailException):
-    """Carries Airflow's reason for a failed DAG run (``task_failure``...) into the alert."""
 
 
 def failure_callbacks(settings: Settings, *, dag_level: bool) -> list[Any]:

@@ -74,8 +74,11 @@ def failure_alert(
     task_id: str | None,
     try_number: int | None,
     error: BaseException | None,
+    airflow_reason: str | None = None,
     log_url: str | None = None,
 ) -> Alert:
+    """``airflow_reason`` is Airflow's word for a failed DAG run (``task_failure``...): an
+    identifier, or it is not shown."""
     what = f"task {task_id}" if task_id else "DAG run"
     subject = f"{prefix} {dag_id}: {what} failed ({_interval(*interval)})"
     lines = [
@@ -85,6 +88,8 @@ def failure_alert(
         f"Task:     {task_id or '(the DAG run)'}" + (f", try {try_number}" if try_number else ""),
         f"Reason:   {safe_reason(error)}",
     ]
+    if error is None and airflow_reason and airflow_reason.isidentifier():
+        lines[-1] = f"Reason:   Airflow: {airflow_reason}"
     if log_url:
         lines.append(f"Log:      {log_url}")
     return Alert(subject, "\n".join(lines) + "\n")
