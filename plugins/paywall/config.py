@@ -42,6 +42,8 @@ class PipelineSettings(_Strict):
     process_parallelism: int = Field(4, ge=1, le=1024)
     max_active_tasks: int = Field(16, ge=1, le=4096)
     pool: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,256}$")
+    # Slots of that pool when a deployment path creates it (make run/up/cluster-up, compose).
+    pool_slots: int = Field(8, ge=1, le=10_000)
     task_timeout_minutes: int = Field(60, ge=1)
     fallback_window_hours: int = Field(24, ge=1)
     owner: str = "data-platform"

@@ -62,7 +62,8 @@ def test_one_run_with_metrics_lineage_alerts_and_an_authenticated_source(
         corpus = make_corpus(tmp_path / "articles")
         config = write_config(
             tmp_path / "pipeline.yaml",
-            pipeline={"name": "ops_articles", "retries": 0, "chunk_size": 4},
+            pipeline={"name": "ops_articles", "retries": 0, "chunk_size": 4,
+                      "pool": "paywall_e2e_chunks", "pool_slots": 3},
             sources=[
                 {"name": "desk", "kind": "local", "path": str(corpus), "timestamp": "path"},
                 {"name": "members", "kind": "http", "index_url": f"{site.base}/sitemap.xml.gz",
@@ -92,6 +93,9 @@ def test_one_run_with_metrics_lineage_alerts_and_an_authenticated_source(
             ),
         }
         devstack.migrate(env, home)
+        assert devstack.ensure_pool(env) == "paywall_e2e_chunks"  # as make run/up do
+        pools = devstack.airflow(env, "pools", "get", "paywall_e2e_chunks", capture_output=True)
+        assert "paywall_e2e_chunks" in pools.stdout and "3" in pools.stdout
         result = devstack.airflow(
             env, "dags", "test", "ops_articles", "2026-11-21T00:00:00+00:00",
             check=False, capture_output=True, timeout=900,
