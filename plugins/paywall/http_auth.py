@@ -37,6 +37,11 @@ _RESERVED = frozenset({
     "allow_redirects", "max_redirects", "trust_env", "check_response", "srv_lookup",
     "auth_type", "auth_kwargs", "adapter",
 })  # fmt: skip
+# Headers that decide where or how a request travels, never credentials: refused.
+_FORBIDDEN = frozenset({
+    "host", "content-length", "transfer-encoding", "connection", "proxy-authorization",
+    "proxy-connection", "te", "upgrade", "expect", "keep-alive",
+})  # fmt: skip
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")  # RFC 9110 field name
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # CR, LF, NUL...: header injection
 
@@ -173,6 +178,10 @@ def access_from_connection(conn: ConnectionInfo) -> HttpAccess:
             continue
         if not _TOKEN.match(str(key)):
             raise ConfigError(f"connection {conn.conn_id!r}: extra key {key!r} is not a header")
+        if str(key).lower() in _FORBIDDEN:
+            raise ConfigError(
+                f"connection {conn.conn_id!r}: header {key!r} cannot come from a Connection"
+            )
         text = value if isinstance(value, str) else str(value)
         if _BAD_VALUE.search(text):
             raise ConfigError(

@@ -176,6 +176,8 @@ def test_secrets_never_reach_errors_or_logs(
         ({"extra": {"Bad Header": "x"}}, "is not a header"),
         ({"extra": {"X-Evil": "a\r\nInjected: 1"}}, "control character"),
         ({"extra": {"auth_type": "kerberos"}}, "not supported"),
+        ({"extra": {"Host": "intranet.local"}}, "cannot come from a Connection"),
+        ({"extra": {"transfer-encoding": "chunked"}}, "cannot come from a Connection"),
         ({"extra": {"proxies": {"https": "socks5://127.0.0.1:1080"}}}, "http://host:port"),
         ({"login": "u", "password": "p", "extra": {"Authorization": "Bearer x"}}, "both"),
         ("not a connection", "not a connection URI"),
@@ -313,3 +315,27 @@ def test_webhook_takes_the_connection_and_the_proxy(monkeypatch, site: MembersSi
         assert path == "/hooks/paywall" and headers["Authorization"] == f"Bearer {members.TOKEN}"
         assert json.loads(body)["records"] == [{"article_id": "a"}]
         assert proxy.requests and proxy.requests[0].startswith("POST http://127.0.0.1:")
+
+
+@pytest.mark.s3
+def test_the_cli_reads_the_same_connection_from_the_environment(s3_server, tmp_path: Path, site):
+    """`paywall run` outside Airflow: the HTTP Connection comes from AIRFLOW_CONN_<ID>."""
+    import os
+    import subprocess
+    import sys
+
+    config = write_config(tmp_path / "cli.yaml", sources=[source(site).model_dump(mode="json")])
+    env = dict(os.environ) | {
+        "AIRFLOW_CONN_PAYWALL_S3": s3_server.connection_json(),
+        "AIRFLOW_CONN_MEMBERS": json.dumps({"extra": {"Authorization": f"Bearer {members.TOKEN}"}}),
+    }
+    for name in ("S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        env.pop(name, None)
+    paywall = [sys.executable, "-m", "paywall.cli", "--config", str(config)]
+    for args in (["storage", "init"], ["run", "2026-11-20"]):
+        result = subprocess.run([*paywall, *args], env=env, capture_output=True, text=True,
+                                timeout=180)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["published"], summary["failed"]) == (1, 0)
+    assert members.TOKEN not in result.stdout + result.stderr
