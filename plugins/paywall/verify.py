@@ -240,7 +240,10 @@ def _list_etags(store: Store, expected: list[_Expected]) -> dict[tuple[str, str]
     the manifest names only (a folder may hold other intervals' objects too)."""
     ranges: dict[tuple[str, str], list[str]] = {}
     for item in expected:
-        folder = item.obj.key.rsplit("/", 1)[0] + "/"
+        # The folder holding the articles' folders (an article's objects sit in one of its
+        # own): one listing covers every article of that folder the manifest names.
+        parts = item.obj.key.rsplit("/", 2)
+        folder = (parts[0] + "/") if len(parts) == 3 else ""
         ranges.setdefault((item.bucket, folder), []).append(item.obj.key)
     found: dict[tuple[str, str], str] = {}
     for (bucket, folder), keys in ranges.items():

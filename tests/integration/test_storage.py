@@ -75,7 +75,7 @@ def test_layout_commit_schemas_and_headers(ctx: Context) -> None:
     keys = objects(ctx)
     pub, priv = layout.public_bucket, layout.private_bucket
     free_key = layout.free("samples", SAMPLE, "txt")
-    assert free_key == f"free/samples/{SAMPLE}.txt"
+    assert free_key == f"free/samples/{SAMPLE}~/free.txt"
     assert f"{pub}/{free_key}" in keys and f"{priv}/{layout.paid('samples', SAMPLE, 'txt')}" in keys
     assert f"{pub}/{layout.meta('samples', SAMPLE)}" in keys
     assert f"{pub}/{layout.free('samples', '2026/11/20/html-demo.html', 'html')}" in keys
