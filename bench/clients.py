@@ -476,7 +476,7 @@ def main() -> int:
         return 0
 
     import yaml
-    from paywall.servers import S3Server
+    from paywall_dev.servers import S3Server
 
     import corpus as corpus_mod
     from paywall.s3 import make_client

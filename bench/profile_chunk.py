@@ -192,7 +192,7 @@ def main() -> int:
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
 
-    from paywall.servers import S3Server
+    from paywall_dev.servers import S3Server
 
     from paywall.pipeline import plan_run, process_chunk
     from paywall.sources import Interval

@@ -54,6 +54,7 @@ from paywall.segmentation import NoMarkersPolicy, Status
 from paywall.sources import Source, build_source
 from paywall.storage import S3Store
 from paywall.store import Blob, Store
+from paywall.verify import AnonymousProbe
 
 __all__ = [
     "Context",
@@ -77,11 +78,16 @@ ARTICLE_ID_META = "article-id"  # x-amz-meta-article-id on every article object
 
 @dataclass
 class Context:
-    """What a step needs: settings, the store, the layout and the sources."""
+    """What a step needs: settings, the store, the layout and the sources.
+
+    ``probe`` GETs an object without credentials (verify's privacy check), when the store's
+    server can be asked: the boto3 store's, whichever client carries the data path.
+    """
 
     settings: Settings
     store: Store
     s3_client_for: Callable[[str | None], Any] = field(repr=False)
+    probe: AnonymousProbe | None = field(default=None, repr=False)
     layout: Layout = field(init=False)
 
     def __post_init__(self) -> None:
@@ -89,6 +95,9 @@ class Context:
         self.layout = Layout(
             storage.public_bucket, storage.private_bucket, self.settings.pipeline.name
         )
+        if self.probe is None:
+            found = getattr(self.store, "anonymous_probe", None)
+            self.probe = found if callable(found) else None
 
     def source(self, name: str) -> Source:
         return build_source(self.settings.source(name), self.s3_client_for)
@@ -101,14 +110,19 @@ def build_context(settings: Settings, endpoint_for: Callable[[str], S3Endpoint])
     """
     storage = settings.storage
     endpoint = endpoint_for(storage.connection_id)
-    store = S3Store.connect(endpoint, storage)
+    boto = S3Store.connect(endpoint, storage)
 
     def s3_client_for(connection_id: str | None) -> Any:
         if not connection_id or connection_id == storage.connection_id:
-            return store.client
+            return boto.client
         return make_client(endpoint_for(connection_id))
 
-    return Context(settings, store, s3_client_for)
+    store: Store = boto
+    if storage.client == "fast":
+        from paywall.fast_store import FastStore
+
+        store = FastStore(endpoint, storage, fallback=lambda: boto, presigner=boto.presign_get)
+    return Context(settings, store, s3_client_for, probe=boto.anonymous_probe)
 
 
 # --------------------------------------------------------------------------------------- plan

@@ -28,7 +28,6 @@ __all__ = [
     "Finding",
     "FindingKind",
     "Report",
-    "probe_of",
     "verify_all",
     "verify_run",
 ]
@@ -269,9 +268,3 @@ def verify_all(
         verify_run(store, layout, key, markers=markers, probe=probe)
         for key in manifest_keys(store, layout)
     ]
-
-
-def probe_of(store: Store) -> AnonymousProbe | None:
-    """The store's anonymous probe, when it has one."""
-    found = getattr(store, "anonymous_probe", None)
-    return found if callable(found) else None

@@ -43,7 +43,7 @@ from paywall.pipeline import Context, run_interval
 from paywall.reader import StaleObject, committed_runs, presign_paid, read_committed, read_public
 from paywall.storage import ProbeResult
 from paywall.store import Blob
-from paywall.verify import FindingKind, probe_of, verify_run
+from paywall.verify import FindingKind, verify_run
 from paywall.webhook import notify_run
 
 DAY = Interval(datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
@@ -114,7 +114,7 @@ def audit(ctx: Context, **kwargs: Any) -> Any:
         ctx.layout,
         ctx.layout.manifest(DAY.slug),
         markers=ctx.settings.markers.build(),
-        probe=probe_of(ctx.store),
+        probe=ctx.probe,
         **kwargs,
     )
 
