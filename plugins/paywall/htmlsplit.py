@@ -507,7 +507,7 @@ def _variant_problem(
         for hit in hits:
             if start <= hit.start < end:
                 return Status.INVALID_HTML, (
-                    f"a {hit.kind} marker sits in or beside a <table> whose stray content "
+                    f"a marker ({hit.kind}) sits in or beside a <table> whose stray content "
                     "browsers move before it (foster parenting): the source and the page "
                     "order the text around the marker differently"
                 )
@@ -626,7 +626,7 @@ def _split_with(
         lenient = Markers(markers.begin, markers.end, lenient=True)
         hidden_hits, hidden_damage = find_markers("\n".join(flat.hidden), lenient)
         if hidden_hits or hidden_damage:
-            what = f"a {hidden_hits[0].kind} marker" if hidden_hits else f"a {hidden_damage}"
+            what = f"the {hidden_hits[0].kind} marker" if hidden_hits else f"a {hidden_damage}"
             return _refuse(
                 Status.HIDDEN_MARKER,
                 f"{what} in content a reader is not shown (head, <noscript>, <template>, "
@@ -666,8 +666,8 @@ def _split_with(
     if outside:
         return _refuse(
             Status.HIDDEN_MARKER,
-            f"a {outside[0].kind} marker outside the extracted article element: the "
-            "extraction and the markers disagree",
+            f"the {outside[0].kind} marker at offset {outside[0].start} lies outside the "
+            "extracted article element: the extraction and the markers disagree",
             len(hits_all),
         )
     hits = [MarkerHit(h.kind, h.start - root_start, h.end - root_start) for h in hits_all]
