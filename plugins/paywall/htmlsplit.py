@@ -34,14 +34,17 @@ import bisect
 import html
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from paywall.htmltree import (
     DOCTYPE,
+    DOCTYPE_NODE,
+    ELEMENT_NODE,
     EMPTY,
     END,
+    FRAGMENT_NODE,
     HEAD,
     MAX_DEPTH,
     OPAQUE,
@@ -60,6 +63,7 @@ from paywall.segmentation import (
     NoMarkersPolicy,
     Segment,
     Status,
+    count_markers,
     find_markers,
     plan_regions,
 )
@@ -344,8 +348,6 @@ def _squash(text: str) -> str:
 
 def _head_markup(head: Any, title: str | None, kinds: NodeKinds) -> str:
     """The free half's <head>, rebuilt from an allow-list: never copied."""
-    from paywall.htmltree import ELEMENT_NODE
-
     out = ['<head><meta charset="utf-8">']
     canonical = viewport = False
     for child in head.children:
@@ -480,19 +482,24 @@ def _variant_problem(
     parse_document: Callable[[str], Any],
     kinds: NodeKinds,
 ) -> tuple[Status, str] | None:
-    """Prove the visible markers literal and in source order, or say why not.
+    """Prove every marker of the source accounted for, or say why not.
 
     The variant source keeps every tag where it was (the tree has the same shape) but no
     character reference decodes, NULs stay as characters and a line break follows every
     ``>``: a marker merged across a tag, or spelled with references, does not survive
-    there. A sentinel before each ``<table`` shows which text the parser moved out of it.
+    there, so the visible markers of both trees must be the same. Every literal marker of
+    the source must then be one of those, or sit where markers are inert (code, comments,
+    attribute values): one inside markup the tree drops or cannot hold (a tag or attribute
+    name, a duplicate attribute, an end tag's attributes) is refused. A sentinel before each
+    ``<table`` shows which text the parser moved out of it (foster parenting).
     """
     sentinel = f"data-paywall-{secrets.token_hex(6)}"
     variant = document.replace("&", _PLACEHOLDER).replace("\x00", _PLACEHOLDER)
     variant = _TABLE_OPEN.sub(lambda m: f"<wbr {sentinel}>{m.group()}", variant)
     variant = variant.replace(">", ">\n")
+    tree = parse_document(variant)
     try:
-        flat = flatten(parse_document(variant), kinds)
+        flat = flatten(tree, kinds)
     except TooDeep:
         return Status.TOO_DEEP, f"elements nest deeper than {MAX_DEPTH} levels"
     visible = flat.visible_text()
@@ -503,15 +510,47 @@ def _variant_problem(
             "literally in the source: a marker is spelled with character references, "
             "holds a NUL or is split by markup the browser drops"
         )
-    for start, end in _foster_windows(flat, sentinel):
-        for hit in hits:
-            if start <= hit.start < end:
-                return Status.INVALID_HTML, (
-                    f"a marker ({hit.kind}) sits in or beside a <table> whose stray content "
-                    "browsers move before it (foster parenting): the source and the page "
-                    "order the text around the marker differently"
-                )
+    literal = count_markers(document, markers)
+    if literal != len(hits):
+        held = count_markers("\x00".join(_all_strings(tree, kinds)), markers)
+        if held != literal:
+            return Status.BROKEN_MARKER, (
+                f"{literal} marker(s) in the source but {held} in the page's text, code, "
+                "comments and attribute values: a marker sits inside markup (a tag or "
+                "attribute name, an attribute the parser drops)"
+            )
+    windows = sorted(_foster_windows(flat, sentinel))
+    starts = [h.start for h in hits]
+    for start, end in windows:
+        at = bisect.bisect_left(starts, start)
+        if at < len(hits) and hits[at].start < end:
+            return Status.INVALID_HTML, (
+                f"a marker ({hits[at].kind}) sits in or beside a <table> whose stray "
+                "content browsers move before it (foster parenting): the source and the "
+                "page order the text around the marker differently"
+            )
     return None
+
+
+def _all_strings(tree: Any, kinds: NodeKinds) -> Iterator[str]:
+    """Every string a tree holds: text, comments, attribute values, the doctype's ids."""
+    stack: list[Iterator[Any]] = [iter(tree.children)]
+    while stack:
+        node = next(stack[-1], None)
+        if node is None:
+            stack.pop()
+            continue
+        kind = kinds.get(type(node))
+        if kind == ELEMENT_NODE:
+            for value in node.attrs.values():
+                yield _attr_text(value)
+            stack.append(iter(node.children))
+        elif kind == FRAGMENT_NODE:
+            stack.append(iter(node.children))
+        elif kind == DOCTYPE_NODE:
+            yield from (node.name or "", node.public_id or "", node.system_id or "")
+        else:
+            yield node.data
 
 
 def visible_text(document: str) -> str:
@@ -649,7 +688,7 @@ def _split_with(
         token = bisect.bisect_right(starts, hit.start) - 1
         if hit.end > starts[token] + len(texts[token]):
             damage = damage or f"{hit.kind} marker at offset {hit.start} is split by markup"
-    if damage is None and hits_all:
+    if damage is None and (hits_all or count_markers(document, markers)):
         problem = _variant_problem(
             document, markers, [h.kind for h in hits_all], parse_document, kinds
         )

@@ -419,3 +419,22 @@ def test_no_library_warning_reaches_stderr(doc: str, capfd: pytest.CaptureFixtur
         visible_text(doc)
     captured = capfd.readouterr()
     assert captured.err == "" and captured.out == ""
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        f"<p {B}>免费</p><p>SECRET 秘密{E}</p>",  # an attribute name
+        f"<p>免费</p><x{B}>SECRET",  # a tag name
+        f"<p>免费</p></p {B}><p>SECRET{E}</p>",  # an end tag's attributes are dropped
+        f'<p a="1" a="{B}">免费</p><p>SECRET{E}</p>',  # a duplicate attribute is dropped
+        f"<p>免费{B}秘密{E}</p><p x{E}y>SECRET</p>",
+    ],
+)
+def test_literal_markers_inside_markup_are_refused(body: str) -> None:
+    for policy in ("quarantine", "all_free"):
+        from paywall.segmentation import NoMarkersPolicy
+
+        result = split_html(page("", body), no_markers=NoMarkersPolicy(policy))
+        assert_no_leak(result)
+        assert not result.published, (body, result.status)
