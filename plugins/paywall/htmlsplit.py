@@ -615,7 +615,7 @@ def _split_with(
     document = _browser_text(document)
     tree = parse_document(document)
     try:
-        flat = flatten(tree, kinds)
+        flat = flatten(tree, kinds, source=document)
     except TooDeep:
         return _refuse(
             Status.TOO_DEEP,
@@ -694,6 +694,13 @@ def _split_with(
         )
         if problem is not None:
             return _refuse(problem[0], problem[1], len(hits_all))
+    if flat.open_ended and hits_all:
+        return _refuse(
+            Status.INVALID_HTML,
+            f"a <{flat.open_ended}> the source does not close: parsers and browser "
+            "generations disagree on where it ends, and so on which text the markers bound",
+            len(hits_all),
+        )
     if flat.shadow_roots and hits_all:
         return _refuse(
             Status.HIDDEN_MARKER,
@@ -848,7 +855,7 @@ def _split_with(
         elif kind == HEAD:
             free.content(_head_markup(node, title, kinds))
         elif kind == DOCTYPE:
-            free.content("<!DOCTYPE html>")
+            free.content("<!doctype html>")
 
     return HtmlSplit(
         plan.status,

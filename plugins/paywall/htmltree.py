@@ -148,6 +148,9 @@ class Flat:
     hidden: list[str] = field(default_factory=list)  # text a reader is not shown
     head_title: str | None = None  # the text of the first <title> child of <head>
     shadow_roots: bool = False  # a <template shadowrootmode>: a browser renders it instead
+    # The first container (svg, math, template, select) the source leaves unclosed: where
+    # it ends is exactly where parsers and browser generations disagree.
+    open_ended: str | None = None
 
     def visible_text(self) -> str:
         kinds, items = self.kinds, self.items
@@ -157,8 +160,47 @@ class Flat:
 def parse(document: str) -> Any:
     """The WHATWG tree of a page, scripting on, as a reader's browser builds it."""
     return turbohtml.parse(
-        document, scripting=True, positions=False, allow_declarative_shadow_roots=False
+        document,
+        scripting=True,
+        positions=False,
+        source_locations=True,
+        allow_declarative_shadow_roots=False,
     )
+
+
+_VOID_TAGS = frozenset(
+    {
+        "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image",
+        "img", "input", "keygen", "link", "meta", "param", "source", "track", "wbr",
+    }
+)  # fmt: skip
+# Containers whose extent parsers (and browser generations) disagree on when the source
+# does not close them: foreign content (the breakout rules changed), templates (html5lib
+# mishandles content left open), select (its parsing changed in 2025).
+_EXTENT_SENSITIVE = frozenset({"template", "select"})
+
+
+class _Closure:
+    """Whether the source closes an element itself (end tag, or ``/>`` on foreign content),
+    from the parser's source locations; a tree without them (a test's reference parser)
+    has nothing to check."""
+
+    __slots__ = ("_normalized", "source")
+
+    def __init__(self, source: str | None) -> None:
+        self.source = source
+        self._normalized: str | None = None
+
+    def closed(self, node: Any) -> bool:
+        location = getattr(node, "source_location", None)
+        if location is None or self.source is None or location.end_tag is not None:
+            return True
+        if node.tag in _VOID_TAGS:
+            return True
+        if self._normalized is None:  # offsets count a CRLF once
+            self._normalized = self.source.replace("\r\n", "\n").replace("\r", "\n")
+        end = location.start_tag.end_offset
+        return self._normalized[end - 2 : end] == "/>"
 
 
 def _role(node: Any) -> int:
@@ -185,9 +227,15 @@ def flatten(
     document: Any,
     kinds: NodeKinds = TURBOHTML_KINDS,
     max_depth: int = MAX_DEPTH,
+    source: str | None = None,
 ) -> Flat:
-    """Walk a parsed document once (no recursion) into a :class:`Flat` stream."""
+    """Walk a parsed document once (no recursion) into a :class:`Flat` stream.
+
+    With the ``source`` the tree was parsed from, containers the source leaves unclosed
+    are reported in :attr:`Flat.open_ended`.
+    """
     flat = Flat()
+    closure = _Closure(source)
     out_kinds, items = flat.kinds, flat.items
     add_kind, add_item = out_kinds.append, items.append
     kind_of = kinds.get
@@ -225,7 +273,13 @@ def flatten(
                 add_kind(OPAQUE)
             add_item(node)
             if role in (_HIDDEN, _HEAD):
-                _collect_hidden(node, flat, kind_of, len(stack), max_depth)
+                if (
+                    flat.open_ended is None
+                    and (node.namespace is not Namespace.HTML or node.tag in _EXTENT_SENSITIVE)
+                    and not closure.closed(node)
+                ):
+                    flat.open_ended = node.tag
+                _collect_hidden(node, flat, kind_of, len(stack), max_depth, closure)
         elif kind == DOCTYPE_NODE:
             add_kind(DOCTYPE)
             add_item(node)
@@ -236,13 +290,20 @@ def flatten(
 
 
 def _collect_hidden(
-    root: Any, flat: Flat, kind_of: Callable[[type], int | None], depth: int, max_depth: int
+    root: Any,
+    flat: Flat,
+    kind_of: Callable[[type], int | None],
+    depth: int,
+    max_depth: int,
+    closure: _Closure,
 ) -> None:
-    """Append the text of a hidden subtree (template content included, code excluded)."""
+    """Append the text of a hidden subtree (template content included, code excluded);
+    note a template whose content the source leaves unclosed."""
     hidden = flat.hidden
-    stack: list[Iterator[Any]] = [iter((root,))]
+    stack: list[tuple[Iterator[Any], bool]] = [(iter((root,)), False)]
     while stack:
-        node = next(stack[-1], None)
+        children, in_template = stack[-1]
+        node = next(children, None)
         if node is None:
             stack.pop()
             continue
@@ -251,6 +312,8 @@ def _collect_hidden(
             hidden.append(node.data)
         elif kind == ELEMENT_NODE:
             tag = node.tag
+            if in_template and flat.open_ended is None and not closure.closed(node):
+                flat.open_ended = "template"
             if tag in CODE_TAGS:
                 continue
             if depth + len(stack) > max_depth:
@@ -262,9 +325,9 @@ def _collect_hidden(
                 if "shadowrootmode" in attrs or "shadowroot" in attrs:
                     flat.shadow_roots = True
             if len(node.children):
-                stack.append(iter(node.children))
+                stack.append((iter(node.children), in_template or tag == "template"))
         elif kind == FRAGMENT_NODE:
-            stack.append(iter(node.children))
+            stack.append((iter(node.children), in_template))
 
 
 def _head_title(head: Any, kind_of: Callable[[type], int | None]) -> str | None:
