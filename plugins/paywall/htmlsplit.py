@@ -299,25 +299,27 @@ class _Half:
         self.free = free
 
     def flush(self) -> None:
-        stack = self.stack
-        if self.depth < len(stack):
-            if self.free:
-                self.html.extend(_free_start(e, paid) for e, paid in stack[self.depth :])
-            else:
-                self.html.extend(_full_start(e) for e, _ in stack[self.depth :])
-            self.depth = len(stack)
+        stack, append = self.stack, self.html.append
+        if self.free:
+            for element, opened_in_paid in stack[self.depth :]:
+                append(_free_start(element, opened_in_paid))
+        else:
+            for element, _ in stack[self.depth :]:
+                append(_full_start(element))
+        self.depth = len(stack)
 
-    def end(self, element: Any) -> None:
-        """Called before the caller pops ``element`` off the shared stack."""
-        if self.depth == len(self.stack):
-            self.depth -= 1
-            name = _free_name(element) if self.free else element.tag
-            self.html.append(f"</{name}>")
-            if name in BLOCKS:
-                self.text.append("\n")
+    def close(self, element: Any) -> None:
+        """Close ``element``, the innermost this half opened (the caller checks that it
+        did), before the caller pops it off the shared stack."""
+        self.depth -= 1
+        name = _free_name(element) if self.free else element.tag
+        self.html.append(f"</{name}>")
+        if name in BLOCKS:
+            self.text.append("\n")
 
     def content(self, markup: str, text: str | None = None) -> None:
-        self.flush()
+        if self.depth < len(self.stack):
+            self.flush()
         self.html.append(markup)
         if text:
             self.text.append(text)
@@ -384,35 +386,42 @@ class _Span:
     end: int  # visible offset past its last character
 
 
-def _survey(flat: Flat, targets: set[Any]) -> tuple[list[int], dict[Any, _Span], Any]:
-    """Visible offset of each text token, spans of the target elements, and the element
-    whose direct paragraphs hold the most visible text (the extraction fallback)."""
-    kinds, items = flat.kinds, flat.items
-    starts: list[int] = []
-    spans: dict[Any, _Span] = {}
-    open_: list[tuple[Any, int, int]] = []  # (element, token index, visible offset)
+def _span(flat: Flat, element: Any) -> _Span | None:
+    """The span of a visible element; None when it is not visible content (hidden, in
+    the head, in code). List and bytearray searches run at C speed."""
+    try:
+        first = flat.items.index(element)
+    except ValueError:
+        return None
+    kind = flat.kinds[first]
+    if kind == EMPTY:
+        last = first
+    elif kind == START:
+        last = flat.items.index(element, first + 1)  # its END token
+    else:
+        return None
+    return _Span(first, last, flat.offset_at(first), flat.offset_at(last))
+
+
+def _heaviest(flat: Flat) -> Any:
+    """The element whose direct paragraphs hold the most visible text."""
+    kinds, items, starts = flat.kinds, flat.items, flat.starts
+    open_: list[tuple[Any, int]] = []  # (element, visible offset at its start)
     weights: dict[Any, int] = {}
-    offset = 0
+    offset = text_number = 0
     for index in range(len(kinds)):
         kind = kinds[index]
         if kind == TEXT:
-            starts.append(offset)
-            offset += len(items[index])
+            offset = starts[text_number] + len(items[index])
+            text_number += 1
         elif kind == START:
-            open_.append((items[index], index, offset))
+            open_.append((items[index], offset))
         elif kind == END:
-            element, first, start = open_.pop()
-            if element in targets and element not in spans:
-                spans[element] = _Span(first, index, start, offset)
+            element, start = open_.pop()
             if element.tag == "p" and open_:
                 parent = open_[-1][0]
                 weights[parent] = weights.get(parent, 0) + offset - start
-        elif kind == EMPTY:
-            element = items[index]
-            if element in targets and element not in spans:
-                spans[element] = _Span(index, index, offset, offset)
-    best = max(weights.items(), key=lambda item: item[1])[0] if weights else None
-    return starts, spans, best
+    return max(weights.items(), key=lambda item: item[1])[0] if weights else None
 
 
 def _first_visible(flat: Flat, names: tuple[str, ...]) -> dict[str, Any]:
@@ -495,7 +504,9 @@ def _variant_problem(
     """
     sentinel = f"data-paywall-{secrets.token_hex(6)}"
     variant = document.replace("&", _PLACEHOLDER).replace("\x00", _PLACEHOLDER)
-    variant = _TABLE_OPEN.sub(lambda m: f"<wbr {sentinel}>{m.group()}", variant)
+    has_table = _TABLE_OPEN.search(variant) is not None
+    if has_table:
+        variant = _TABLE_OPEN.sub(lambda m: f"<wbr {sentinel}>{m.group()}", variant)
     variant = variant.replace(">", ">\n")
     tree = parse_document(variant)
     try:
@@ -503,15 +514,24 @@ def _variant_problem(
     except TooDeep:
         return Status.TOO_DEEP, f"elements nest deeper than {MAX_DEPTH} levels"
     visible = flat.visible_text()
-    hits, damage = find_markers(visible, markers)
-    if damage is not None or [h.kind for h in hits] != kinds_seen:
+    if markers.lenient:
+        literal_kinds = [h.kind for h in find_markers(visible, markers)[0]]
+        same = literal_kinds == kinds_seen
+    else:
+        # Every marker in the variant's visible text is literal and visible in the page
+        # too, so equal counts prove all the page's visible markers literal (str.count:
+        # C speed; the page's own markers do not overlap, or it was refused already).
+        begins, ends = visible.count(markers.begin), visible.count(markers.end)
+        same = (begins, ends) == (kinds_seen.count("begin"), kinds_seen.count("end"))
+        literal_kinds = ["?"] * (begins + ends)
+    if not same:
         return Status.BROKEN_MARKER, (
-            f"{len(kinds_seen)} marker(s) in the visible text but {len(hits)} written "
+            f"{len(kinds_seen)} marker(s) in the visible text but {len(literal_kinds)} written "
             "literally in the source: a marker is spelled with character references, "
             "holds a NUL or is split by markup the browser drops"
         )
     literal = count_markers(document, markers)
-    if literal != len(hits):
+    if literal != len(kinds_seen):
         held = count_markers("\x00".join(_all_strings(tree, kinds)), markers)
         if held != literal:
             return Status.BROKEN_MARKER, (
@@ -519,7 +539,10 @@ def _variant_problem(
                 "comments and attribute values: a marker sits inside markup (a tag or "
                 "attribute name, an attribute the parser drops)"
             )
-    windows = sorted(_foster_windows(flat, sentinel))
+    windows = sorted(_foster_windows(flat, sentinel)) if has_table else []
+    if not windows:
+        return None
+    hits, _ = find_markers(visible, markers)
     starts = [h.start for h in hits]
     for start, end in windows:
         at = bisect.bisect_left(starts, start)
@@ -623,7 +646,6 @@ def _split_with(
         )
 
     # Which element is the article, and which may give the title.
-    targets: set[Any] = set()
     root: Any = None
     if extract:
         if body_selector:
@@ -637,27 +659,16 @@ def _split_with(
                 )
         else:
             first = _first_visible(flat, ("article", "main"))
-            root = first.get("article", first.get("main"))
-        if root is not None:
-            targets.add(root)
+            root = first.get("article", first.get("main")) or _heaviest(flat)
     titled: Any = None
     if title_selector:
         try:
             titled = tree.select_one(title_selector)
         except ValueError:
             titled = None
-        if titled is not None:
-            targets.add(titled)
-    h1 = _first_visible(flat, ("h1",)).get("h1")
-    if h1 is not None:
-        targets.add(h1)
-    starts, spans, heaviest = _survey(flat, targets)
-    if extract and root is None and heaviest is not None:
-        root = heaviest
-        starts, spans, _ = _survey(flat, targets | {root})
 
     kinds_, items = flat.kinds, flat.items
-    texts = [items[i] for i in range(len(kinds_)) if kinds_[i] == TEXT]
+    texts, starts = flat.texts, flat.starts
     visible_all = "".join(texts)
 
     # Hidden content with a marker or a marker's fragment (in any case, width or spacing).
@@ -673,7 +684,7 @@ def _split_with(
             )
 
     if root is not None:
-        span = spans.get(root)
+        span = _span(flat, root)
         if span is None:  # matched inside hidden content, or in the head
             return _refuse(Status.EMPTY, "the article element is not visible content")
         first_token, last_token, root_start, root_end = span.first, span.last, span.start, span.end
@@ -684,10 +695,14 @@ def _split_with(
         return _refuse(Status.EMPTY, "the page has no visible text")
 
     hits_all, damage = find_markers(visible_all, markers)
-    for hit in hits_all:
-        token = bisect.bisect_right(starts, hit.start) - 1
-        if hit.end > starts[token] + len(texts[token]):
-            damage = damage or f"{hit.kind} marker at offset {hit.start} is split by markup"
+    # A marker across two text nodes is cut by markup. A NUL between the nodes (never in a
+    # parsed text) breaks such a marker and forms none: equal counts mean none is cut.
+    if hits_all and count_markers("\x00".join(texts), markers) != len(hits_all):
+        for hit in hits_all:
+            token = bisect.bisect_right(starts, hit.start) - 1
+            if hit.end > starts[token] + len(texts[token]):
+                damage = damage or f"{hit.kind} marker at offset {hit.start} is split by markup"
+                break
     if damage is None and (hits_all or count_markers(document, markers)):
         problem = _variant_problem(
             document, markers, [h.kind for h in hits_all], parse_document, kinds
@@ -716,7 +731,9 @@ def _split_with(
             "extracted article element: the extraction and the markers disagree",
             len(hits_all),
         )
-    hits = [MarkerHit(h.kind, h.start - root_start, h.end - root_start) for h in hits_all]
+    hits = hits_all
+    if root_start:
+        hits = [MarkerHit(h.kind, h.start - root_start, h.end - root_start) for h in hits_all]
     plan = plan_regions(visible, hits, damage, no_markers)
     if plan.reason is not None:
         return _refuse(plan.status, plan.reason, len(hits))
@@ -756,48 +773,34 @@ def _split_with(
         return not any(cut_from < b and a < resume for cut_from, resume in paid_spans)
 
     title = None
-    if titled is not None and (span := spans.get(titled)) is not None and span_is_free(span):
+    if titled is not None and (span := _span(flat, titled)) is not None and span_is_free(span):
         title = proven_free(visible_all[span.start : span.end])
     if title is None:
         title = proven_free(flat.head_title)
-    span = spans.get(h1) if h1 is not None else None
-    if title is None and span is not None and root_start <= span.start <= span.end <= root_end:
-        title = proven_free(visible_all[span.start : span.end]) if span_is_free(span) else None
+    if title is None and (h1 := _first_visible(flat, ("h1",)).get("h1")) is not None:
+        span = _span(flat, h1)
+        if span is not None and root_start <= span.start <= span.end <= root_end:
+            title = proven_free(visible_all[span.start : span.end]) if span_is_free(span) else None
+
+    # The visible text of each half and the segments follow from the plan alone.
+    segments = _segments(visible, paid_spans, plan.regions)
 
     # One pass writes both halves.
     stack: list[tuple[Any, bool]] = []
     free, paid = _Half(stack, True), _Half(stack, False)
     current = free
     section = 0
-    free_stream: list[str] = []
-    paid_stream: list[str] = []
-    clean = 0
-    segments: list[list[Any]] = []  # [kind, start, end], made Segments at the end
     b_index = 0
     safe_class = html.escape(cut_class, quote=True)
+    escape = html.escape
 
     def add_text(chunk: str) -> None:
-        nonlocal clean
-        if not chunk:
-            return
-        half = current
-        if half.depth < len(stack):
-            half.flush()
-        half.html.append(html.escape(chunk, quote=False))
-        half.text.append(chunk)
-        if half is free:
-            kind = "free"
-            free_stream.append(chunk)
-        else:
-            kind = "paid"
-            paid_stream.append(chunk)
-        end = clean + len(chunk)
-        last = segments[-1] if segments else None
-        if last is not None and last[0] == kind and last[2] == clean:
-            last[2] = end
-        else:
-            segments.append([kind, clean, end])
-        clean = end
+        if chunk:
+            half = current
+            if half.depth < len(stack):
+                half.flush()
+            half.html.append(escape(chunk, quote=False))
+            half.text.append(chunk)
 
     def switch(entering: bool) -> None:
         nonlocal current, section
@@ -807,7 +810,6 @@ def _split_with(
                 f'<span class="{safe_class} {safe_class}-{section}" '
                 f'data-paywall-section="{section}"></span>'
             )
-            segments.append(["paid", clean, clean])
             current = paid
         else:
             current = free
@@ -818,16 +820,22 @@ def _split_with(
         b_index += 1
 
     text_number = bisect.bisect_left(starts, root_start) if root is not None else 0
-    next_cut = boundaries[b_index][0] if b_index < len(boundaries) else len(visible) + 1
-    for index in range(first_token, last_token + 1):
-        kind = kinds_[index]
-        node = items[index]
+    no_cut = len(visible) + 1
+    next_cut = boundaries[b_index][0] if b_index < len(boundaries) else no_cut
+    for kind, node in zip(
+        kinds_[first_token : last_token + 1], items[first_token : last_token + 1], strict=True
+    ):
         if kind == TEXT:
             string: str = node
             base = starts[text_number] - root_start
             text_number += 1
             if base + len(string) <= next_cut:  # no cut inside: the common case
-                add_text(string)
+                if string:
+                    half = current
+                    if half.depth < len(stack):
+                        half.flush()
+                    half.html.append(escape(string, quote=False))
+                    half.text.append(string)
                 continue
             local = 0
             while b_index < len(boundaries) and boundaries[b_index][0] < base + len(string):
@@ -837,12 +845,15 @@ def _split_with(
                 local = cut_to - base
                 b_index += 1
             add_text(string[local:])
-            next_cut = boundaries[b_index][0] if b_index < len(boundaries) else len(visible) + 1
+            next_cut = boundaries[b_index][0] if b_index < len(boundaries) else no_cut
         elif kind == START:  # opened lazily in each half: see _Half
             stack.append((node, current is paid))
         elif kind == END:
-            free.end(node)
-            paid.end(node)
+            depth = len(stack)
+            if free.depth == depth:
+                free.close(node)
+            if paid.depth == depth:
+                paid.close(node)
             stack.pop()
         elif kind == EMPTY:
             if current is free:
@@ -864,14 +875,32 @@ def _split_with(
         "".join(paid.html),
         _tidy_text(free.text),
         _tidy_text(paid.text),
-        tuple(Segment(k, a, b) for k, a, b in segments if b > a or k == "paid"),
+        tuple(segments),
         len(hits),
         title,
         section,
-        "".join(free_stream),
-        "".join(paid_stream),
+        free_plain,
+        paid_plain,
         plan.warnings,
     )
+
+
+def _segments(
+    visible: str, paid_spans: list[tuple[int, int]], regions: tuple[tuple[int, int], ...]
+) -> list[Segment]:
+    """Free and paid segments in marker-free offsets (a paid one even when empty)."""
+    segments: list[Segment] = []
+    clean = cursor = 0
+    for (cut_from, resume), (region_start, region_end) in zip(paid_spans, regions, strict=True):
+        if cut_from > cursor:
+            segments.append(Segment("free", clean, clean + cut_from - cursor))
+            clean += cut_from - cursor
+        segments.append(Segment("paid", clean, clean + region_end - region_start))
+        clean += region_end - region_start
+        cursor = resume
+    if len(visible) > cursor:
+        segments.append(Segment("free", clean, clean + len(visible) - cursor))
+    return segments
 
 
 def _paid_spans(boundaries: list[tuple[int, int, bool]]) -> list[tuple[int, int]]:

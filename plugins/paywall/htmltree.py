@@ -145,16 +145,24 @@ class Flat:
 
     kinds: bytearray = field(default_factory=bytearray)
     items: list[Any] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)  # the TEXT payloads, in order
+    starts: list[int] = field(default_factory=list)  # visible offset of each of them
     hidden: list[str] = field(default_factory=list)  # text a reader is not shown
     head_title: str | None = None  # the text of the first <title> child of <head>
     shadow_roots: bool = False  # a <template shadowrootmode>: a browser renders it instead
-    # The first container (svg, math, template, select) the source leaves unclosed: where
-    # it ends is exactly where parsers and browser generations disagree.
+    # The first hidden container the source leaves unclosed: where it ends is exactly
+    # where parsers and browser generations disagree.
     open_ended: str | None = None
 
     def visible_text(self) -> str:
-        kinds, items = self.kinds, self.items
-        return "".join([items[i] for i in range(len(kinds)) if kinds[i] == TEXT])
+        return "".join(self.texts)
+
+    def offset_at(self, index: int) -> int:
+        """The visible offset where token ``index`` starts."""
+        before = self.kinds.count(TEXT, 0, index)  # C speed
+        if before < len(self.starts):
+            return self.starts[before]
+        return self.starts[-1] + len(self.texts[-1]) if self.texts else 0
 
 
 def parse(document: str) -> Any:
@@ -174,10 +182,11 @@ _VOID_TAGS = frozenset(
         "img", "input", "keygen", "link", "meta", "param", "source", "track", "wbr",
     }
 )  # fmt: skip
-# Containers whose extent parsers (and browser generations) disagree on when the source
-# does not close them: foreign content (the breakout rules changed), templates (html5lib
-# mishandles content left open), select (its parsing changed in 2025).
-_EXTENT_SENSITIVE = frozenset({"template", "select"})
+# Which text a hidden container holds depends on where it ends; when the source does not
+# close it, parsers and browser generations disagree there (foreign content's breakout
+# rules changed, <dialog> and <search> now close a <p>, <select> parsing changed in 2025,
+# html5lib mishandles template content left open). So the outermost hidden container and
+# a template's content must be closed by the source itself.
 
 
 class _Closure:
@@ -238,6 +247,8 @@ def flatten(
     closure = _Closure(source)
     out_kinds, items = flat.kinds, flat.items
     add_kind, add_item = out_kinds.append, items.append
+    add_text, add_start = flat.texts.append, flat.starts.append
+    offset = 0
     kind_of = kinds.get
     stack: list[tuple[Iterator[Any], Any]] = [(iter(document.children), None)]
     while stack:
@@ -251,8 +262,12 @@ def flatten(
             continue
         kind = kind_of(type(node))
         if kind == TEXT_NODE:
+            data = node.data
             add_kind(TEXT)
-            add_item(node.data)
+            add_item(data)
+            add_text(data)
+            add_start(offset)
+            offset += len(data)
         elif kind == ELEMENT_NODE:
             role = _role(node)
             if role == _VISIBLE:
@@ -273,11 +288,7 @@ def flatten(
                 add_kind(OPAQUE)
             add_item(node)
             if role in (_HIDDEN, _HEAD):
-                if (
-                    flat.open_ended is None
-                    and (node.namespace is not Namespace.HTML or node.tag in _EXTENT_SENSITIVE)
-                    and not closure.closed(node)
-                ):
+                if role == _HIDDEN and flat.open_ended is None and not closure.closed(node):
                     flat.open_ended = node.tag
                 _collect_hidden(node, flat, kind_of, len(stack), max_depth, closure)
         elif kind == DOCTYPE_NODE:
