@@ -34,17 +34,15 @@ import bisect
 import html
 import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from paywall.htmltree import (
     DOCTYPE,
-    DOCTYPE_NODE,
     ELEMENT_NODE,
     EMPTY,
     END,
-    FRAGMENT_NODE,
     HEAD,
     MAX_DEPTH,
     OPAQUE,
@@ -56,6 +54,7 @@ from paywall.htmltree import (
     TooDeep,
     flatten,
     parse,
+    tree_strings,
 )
 from paywall.segmentation import (
     MarkerHit,
@@ -532,7 +531,7 @@ def _variant_problem(
         )
     literal = count_markers(document, markers)
     if literal != len(kinds_seen):
-        held = count_markers("\x00".join(_all_strings(tree, kinds)), markers)
+        held = count_markers("\x00".join(tree_strings(tree, kinds)), markers)
         if held != literal:
             return Status.BROKEN_MARKER, (
                 f"{literal} marker(s) in the source but {held} in the page's text, code, "
@@ -553,27 +552,6 @@ def _variant_problem(
                 "page order the text around the marker differently"
             )
     return None
-
-
-def _all_strings(tree: Any, kinds: NodeKinds) -> Iterator[str]:
-    """Every string a tree holds: text, comments, attribute values, the doctype's ids."""
-    stack: list[Iterator[Any]] = [iter(tree.children)]
-    while stack:
-        node = next(stack[-1], None)
-        if node is None:
-            stack.pop()
-            continue
-        kind = kinds.get(type(node))
-        if kind == ELEMENT_NODE:
-            for value in node.attrs.values():
-                yield _attr_text(value)
-            stack.append(iter(node.children))
-        elif kind == FRAGMENT_NODE:
-            stack.append(iter(node.children))
-        elif kind == DOCTYPE_NODE:
-            yield from (node.name or "", node.public_id or "", node.system_id or "")
-        else:
-            yield node.data
 
 
 def visible_text(document: str) -> str:

@@ -56,8 +56,10 @@ __all__ = [
     "Flat",
     "NodeKinds",
     "TooDeep",
+    "all_strings",
     "flatten",
     "parse",
+    "tree_strings",
 ]
 
 # Deeper nesting is refused (``too_deep``): no real article comes close, Chromium's parser
@@ -351,3 +353,31 @@ def _head_title(head: Any, kind_of: Callable[[type], int | None]) -> str | None:
         ):
             return "".join(c.data for c in child.children if kind_of(type(c)) == TEXT_NODE)
     return None
+
+
+def tree_strings(tree: Any, kinds: NodeKinds = TURBOHTML_KINDS) -> Iterator[str]:
+    """Every string a parsed tree holds, in document order: text (visible, hidden or
+    code), comments, attribute values and the doctype's ids (template content included)."""
+    stack: list[Iterator[Any]] = [iter(tree.children)]
+    while stack:
+        node = next(stack[-1], None)
+        if node is None:
+            stack.pop()
+            continue
+        kind = kinds.get(type(node))
+        if kind == ELEMENT_NODE:
+            for value in node.attrs.values():
+                yield " ".join(value) if isinstance(value, list) else str(value or "")
+            stack.append(iter(node.children))
+        elif kind == FRAGMENT_NODE:
+            stack.append(iter(node.children))
+        elif kind == DOCTYPE_NODE:
+            yield from (node.name or "", node.public_id or "", node.system_id or "")
+        else:
+            yield node.data
+
+
+def all_strings(document: str) -> list[str]:
+    """Every string of an HTML document as a browser decodes it (references resolved):
+    for a gate that must see attribute values and head content, not only visible text."""
+    return list(tree_strings(parse(document)))

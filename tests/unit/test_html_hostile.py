@@ -438,3 +438,46 @@ def test_literal_markers_inside_markup_are_refused(body: str) -> None:
         result = split_html(page("", body), no_markers=NoMarkersPolicy(policy))
         assert_no_leak(result)
         assert not result.published, (body, result.status)
+
+
+# ---------------------------------------------------------- the web-source path
+def test_extraction_skips_hidden_articles_and_refuses_markers_outside_it() -> None:
+    hidden_first = (
+        "<div hidden><article><p>SECRET 秘密</p></article></div>"
+        f"<article><p>免费{B}秘密{E}尾</p></article>"
+    )
+    result = split_html(page("", hidden_first), extract=True)
+    assert result.published and result.free_visible == "免费尾"
+    assert_no_leak(result)
+    outside = f"<p>导语{B}SECRET</p><article><p>免费{E}尾</p></article>"
+    result = split_html(page("", outside), extract=True)
+    assert result.status is Status.HIDDEN_MARKER and "outside" in (result.reason or "")
+    assert_no_leak(result)
+
+
+def test_extraction_falls_back_to_the_heaviest_paragraph_block() -> None:
+    body = (
+        "<div class='nav'><p>首页</p></div>"
+        f"<div class='content'><p>第一段很长很长的免费内容</p><p>第二段{B}SECRET{E}尾</p></div>"
+    )
+    result = split_html(page("<title>页</title>", body), extract=True)
+    assert result.published and result.free_html.startswith('<div class="content">')
+    assert "首页" not in result.free_html
+    assert_no_leak(result)
+
+
+def test_body_selector_on_hidden_or_head_content_is_empty() -> None:
+    doc = page("<title>t</title>", f"<div hidden class='x'>{B}SECRET{E}</div><p class='y'>a</p>")
+    assert split_html(doc, extract=True, body_selector=".x").status is Status.HIDDEN_MARKER
+    doc = page(
+        "<title>t</title>", f"<template><div class='x'>SECRET</div></template><p>a{B}b{E}</p>"
+    )
+    assert split_html(doc, extract=True, body_selector=".x").status is Status.EMPTY
+    assert split_html(doc, extract=True, body_selector="title").status is Status.EMPTY
+    assert split_html(doc, extract=True, body_selector="p[").status is Status.EMPTY
+
+
+def test_web_source_title_selector_outside_the_article_is_page_chrome() -> None:
+    body = f"<h2 class='hl'>频道标题</h2><article><p>免费{B}SECRET{E}</p></article>"
+    result = split_html(page("", body), extract=True, title_selector=".hl")
+    assert result.published and result.title == "频道标题"
