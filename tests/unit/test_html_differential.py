@@ -282,3 +282,17 @@ def test_containers_whose_end_parsers_disagree_on_are_refused(page: str) -> None
     result = split_html(page)
     assert result.status.value in ("invalid_html", "hidden_marker"), result.reason
     assert not result.published
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents())
+def test_generated_pages_leak_into_no_public_object_or_record(case: tuple[str, str, str]) -> None:
+    """Through split_article: free objects, the public record and its JSON-LD headline."""
+    import json
+
+    from paywall.articles import RawArticle, SplitOptions, split_article
+
+    out = split_article(RawArticle("s", "page.html", case[0].encode("utf-8")), SplitOptions())
+    public = json.dumps(out.record.to_dict(), ensure_ascii=False)
+    public += "".join(body.decode("utf-8") for body in out.free.values())
+    assert not set(public) & PAID_CHARS, (case[0], public)
