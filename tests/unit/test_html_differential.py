@@ -217,6 +217,8 @@ def _check(case: tuple[str, str, str], policy: NoMarkersPolicy) -> None:
         return
     # No leak: not one paid character (by source order) in a public output.
     assert not set(_public(result)) & PAID_CHARS, (page, result.free_html)
+    if not result.markers_found:
+        return  # all_free without markers: no marker bounds anything (and nothing leaks)
     # One reading: html5lib's tree bounds the same text with the same markers.
     reference = reference_split(page, no_markers=policy)
     assert reference.published, (page, reference.status, reference.reason)
@@ -284,7 +286,7 @@ def test_containers_whose_end_parsers_disagree_on_are_refused(page: str) -> None
     assert not result.published
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents())
 def test_generated_pages_leak_into_no_public_object_or_record(case: tuple[str, str, str]) -> None:
     """Through split_article: free objects, the public record and its JSON-LD headline."""
