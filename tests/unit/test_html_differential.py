@@ -228,7 +228,7 @@ def _check(case: tuple[str, str, str], policy: NoMarkersPolicy) -> None:
     ), page
 
 
-FAST = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DEEP = settings(max_examples=20_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
