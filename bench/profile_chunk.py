@@ -192,10 +192,9 @@ def main() -> int:
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
 
-    from paywall_dev.servers import S3Server
-
     from paywall.pipeline import plan_run, process_chunk
     from paywall.sources import Interval
+    from paywall_dev.servers import S3Server
 
     corpus = corpus_mod.generate(HERE / "results" / f"corpus-{args.n}", args.n)
     interval = Interval(DAY, DAY.replace(day=21))
