@@ -1,15 +1,21 @@
 # Production image: the official Airflow image plus this project, pinned by our lock file.
-FROM apache/airflow:3.3.2-python3.11
+# AIRFLOW_BASE_IMAGE selects another base with the same contract, e.g. the locally built
+# stand-in of docker/airflow-base/ on machines that cannot pull the official image.
+ARG AIRFLOW_BASE_IMAGE=apache/airflow:3.3.2-python3.11
+FROM ${AIRFLOW_BASE_IMAGE}
 
 # Install the package and its runtime dependencies at the locked versions (the lock is used as
 # constraints, so dev tools in it are not installed). Airflow itself is already in the image.
-COPY --chown=airflow:root pyproject.toml requirements.lock README.md /opt/paywall/
-COPY --chown=airflow:root plugins/ /opt/paywall/plugins/
+# The sources are copied to a throw-away folder and removed in the same layer: only the
+# installed package stays in the image.
+COPY --chown=airflow:0 pyproject.toml requirements.lock README.md /tmp/paywall-src/
+COPY --chown=airflow:0 plugins/ /tmp/paywall-src/plugins/
 # hadolint ignore=DL3013
-RUN pip install --no-cache-dir --constraint /opt/paywall/requirements.lock /opt/paywall
+RUN pip install --no-cache-dir --constraint /tmp/paywall-src/requirements.lock /tmp/paywall-src \
+    && rm -rf /tmp/paywall-src
 
-COPY --chown=airflow:root dags/ /opt/airflow/dags/
-COPY --chown=airflow:root plugins/ /opt/airflow/plugins/
-COPY --chown=airflow:root config/pipeline.yaml /opt/airflow/config/pipeline.yaml
+COPY --chown=airflow:0 dags/ /opt/airflow/dags/
+COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
+COPY --chown=airflow:0 config/pipeline.yaml /opt/airflow/config/pipeline.yaml
 
 ENV PAYWALL_CONFIG=/opt/airflow/config/pipeline.yaml
