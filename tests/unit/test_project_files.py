@@ -125,6 +125,7 @@ def test_compose_celery_profile(compose: dict) -> None:
     worker = services["airflow-worker"]
     assert worker["profiles"] == ["celery"] and worker["command"] == ["celery", "worker"]
     assert worker["deploy"]["replicas"] >= 2
+    assert worker["deploy"]["mode"] == "replicated"  # podman-compose ignores replicas without it
     assert "volumes" not in worker or worker["volumes"] == compose["x-airflow-common"]["volumes"]
     assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
     assert all("profiles" not in services[name] for name in ("postgres", "airflow-scheduler"))
