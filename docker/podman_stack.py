@@ -424,11 +424,7 @@ class ComposeStack:
         return bool(test) and test[0] != "NONE"
 
     def service_containers(self, service: str) -> list[str]:
-        return [
-            str(c["Names"][0])  # type: ignore[index]
-            for c in self.containers()
-            if self.service_of(c) == service
-        ]
+        return [self.name_of(c) for c in self.containers() if self.service_of(c) == service]
 
     def wait_condition(self, service: str, condition: str, deadline: float) -> None:
         """Block until every container of `service` meets a depends_on condition."""
@@ -486,6 +482,11 @@ class ComposeStack:
         data = json.loads(podman("inspect", "--type", "container", name).stdout)
         return dict(data[0])
 
+    @staticmethod
+    def name_of(container: dict[str, object]) -> str:
+        names = container.get("Names")
+        return str(names[0]) if isinstance(names, list) and names else "?"
+
     def service_of(self, container: dict[str, object]) -> str:
         labels = container.get("Labels") or {}
         assert isinstance(labels, dict)
@@ -510,7 +511,7 @@ class ComposeStack:
         while True:
             pending: list[str] = []
             for container in self.containers():
-                name = str((container.get("Names") or ["?"])[0])  # type: ignore[index]
+                name = self.name_of(container)
                 service = self.service_of(container)
                 state = self.inspect(name)["State"]
                 assert isinstance(state, dict)
