@@ -33,14 +33,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
+    "COMPOSE_FILE",
     "DEFAULT_PROJECT",
+    "MINIO_BINARY",
     "ComposeStack",
     "Leftovers",
     "StackError",
+    "build_args_for_host",
+    "build_debian",
     "build_standins",
     "ca_bundle",
+    "container_problem",
+    "dependency_graph",
+    "host_free_port",
+    "podman",
     "podman_env",
     "podman_problem",
+    "start_stages",
 ]
 
 DOCKER_DIR = Path(__file__).resolve().parent
@@ -84,37 +93,31 @@ def podman_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def podman_problem() -> str | None:
-    """Why podman cannot run containers on this machine, or None when it can."""
+    """Why podman cannot be used on this machine, or None when it can."""
     for tool in ("podman", "runc"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed (scripts/install-podman.sh installs Debian's)"
     try:
         info = subprocess.run(
             ["podman", "info", "--format", "{{.Host.OCIRuntime.Name}}"],
-            env=podman_env(), capture_output=True, text=True, timeout=60,
+            env=podman_env(), capture_output=True, text=True, timeout=120,
         )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"podman info failed: {exc}"
     if info.returncode != 0:
         return f"podman info failed: {info.stderr.strip()[-500:]}"
-    probe = subprocess.run(
-        ["podman", "run", "--rm", "--network", "none", "--entrypoint", "/bin/true",
-         _any_local_image() or "scratch-missing"],
-        env=podman_env(), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    if _any_local_image() and probe.returncode != 0:
-        return f"podman cannot start a container: {probe.stderr.strip()[-500:]}"
     return None
 
 
-def _any_local_image() -> str | None:
-    out = subprocess.run(
-        ["podman", "images", "--format", "{{.Repository}}:{{.Tag}}",
-         "--filter", f"reference={STANDIN_REPO}/debian"],
-        env=podman_env(), capture_output=True, text=True,
+def container_problem(image: str) -> str | None:
+    """Why podman cannot start a container from `image` here, or None when it can."""
+    probe = subprocess.run(
+        ["podman", "run", "--rm", "--network", "none", image, "/bin/true"],
+        env=podman_env(), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    names = [line for line in out.stdout.split() if not line.endswith(":<none>")]
-    return names[0] if names else None
+    if probe.returncode != 0:
+        return f"podman cannot start a container: {probe.stderr.strip()[-500:]}"
+    return None
 
 
 def podman(
@@ -226,6 +229,7 @@ def build_debian() -> str:
             "--change", 'CMD ["/bin/bash"]',
             str(rootfs), tag,
         )  # fmt: skip
+    prune_older(tag)
     return tag
 
 
@@ -249,7 +253,21 @@ def _build(tag: str, context: Path, debian: str, extra: Sequence[str] = ()) -> s
             f"podman build of {tag} failed:\n{run.stdout[-4000:]}\n{run.stderr[-3000:]}"
         )
     log(f"built {tag} in {time.monotonic() - started:.0f}s")
+    prune_older(tag)
     return tag
+
+
+def prune_older(tag: str) -> None:
+    """Remove the other tags of the same stand-in (older inputs), so the cache does not grow
+    with every lock change. Without force: an image a container still uses stays."""
+    repository, _, current = tag.rpartition(":")
+    family = current.rsplit("-", 1)[0] if "-" in current else ""
+    listed = podman("images", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split()
+    for other in listed:
+        other_repo, _, other_tag = other.rpartition(":")
+        same_family = (other_tag.rsplit("-", 1)[0] if "-" in other_tag else "") == family
+        if other_repo == repository and other_tag != current and same_family:
+            podman("rmi", other, check=False)
 
 
 def _build_folder(name: str, tag_base: str, debian: str, inputs: Sequence[Path] = ()) -> str:
@@ -274,6 +292,9 @@ def _build_folder(name: str, tag_base: str, debian: str, inputs: Sequence[Path] 
 def build_standins(with_minio: bool = True) -> dict[str, str]:
     """Build (or reuse) every stand-in; returns the compose variables that select them."""
     debian = build_debian()
+    problem = container_problem(debian)
+    if problem:
+        raise StackError(problem)
     images = {
         "AIRFLOW_BASE_IMAGE": _build_folder(
             "airflow-base",
@@ -329,6 +350,7 @@ class ComposeStack:
     podman_compose: str = field(
         default_factory=lambda: str(Path(sys.executable).parent / "podman-compose")
     )
+    volumes_seen: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.env_file.parent.mkdir(parents=True, exist_ok=True)
@@ -368,26 +390,10 @@ class ComposeStack:
         return time.monotonic() - started
 
     def service_graph(self) -> dict[str, dict[str, str]]:
-        """The active services (profiles applied) and each one's depends_on conditions."""
+        """The active services of the merged config and their depends_on conditions."""
         import yaml  # podman-compose's own dependency: present wherever it runs
 
-        config = yaml.safe_load(self.run("config").stdout)
-        active = {
-            name: service
-            for name, service in config["services"].items()
-            if not service.get("profiles") or set(service["profiles"]) & set(self.profiles)
-        }
-        graph: dict[str, dict[str, str]] = {}
-        for name, service in active.items():
-            depends = service.get("depends_on") or {}
-            if isinstance(depends, list):
-                depends = {dep: {} for dep in depends}
-            graph[name] = {
-                dep: str((spec or {}).get("condition", "service_started"))
-                for dep, spec in depends.items()
-                if dep in active
-            }
-        return graph
+        return dependency_graph(yaml.safe_load(self.run("config").stdout), self.profiles)
 
     def up(self, timeout: float = 900) -> list[list[str]]:
         """Start the services in depends_on order, honouring each condition.
@@ -399,23 +405,22 @@ class ComposeStack:
         Compose would wait for them. Returns the stages, in order.
         """
         graph = self.service_graph()
-        started: set[str] = set()
-        stages: list[list[str]] = []
         deadline = time.monotonic() + timeout
-        while len(started) < len(graph):
-            ready = sorted(
-                name for name, deps in graph.items()
-                if name not in started and set(deps) <= started
-            )  # fmt: skip
-            if not ready:
-                raise StackError(f"depends_on has a cycle among {set(graph) - started}")
-            for name in ready:
+        stages = start_stages(graph)
+        for stage in stages:
+            for name in stage:
                 for dep, condition in graph[name].items():
                     self.wait_condition(dep, condition, deadline)
-            self.run("up", "-d", "--no-deps", "--no-build", *ready, timeout=1800)
-            started |= set(ready)
-            stages.append(ready)
+            self.run("up", "-d", "--no-deps", "--no-build", *stage, timeout=1800)
         return stages
+
+    def run_healthcheck(self, name: str) -> bool:
+        """One run of the container's healthcheck (podman applies its timeout); a podman
+        call that itself hangs counts as not healthy yet."""
+        try:
+            return podman("healthcheck", "run", name, check=False, timeout=600).returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
 
     def has_healthcheck(self, name: str) -> bool:
         config = self.inspect(name).get("Config") or {}
@@ -457,11 +462,30 @@ class ComposeStack:
             return False
         if condition == "service_healthy" and self.has_healthcheck(name):
             # No systemd timer runs it here: run the healthcheck now.
-            return podman("healthcheck", "run", name, check=False, timeout=120).returncode == 0
+            return self.run_healthcheck(name)
         return True
 
     def down(self) -> None:
+        """`compose down -v`, plus the anonymous volumes podman-compose leaves behind.
+
+        Docker Compose's `down -v` removes the named volumes and the anonymous ones attached
+        to the containers (an image's VOLUME without a mount, like redis's /data);
+        podman-compose 1.6 removes only the named ones, so the others are removed here.
+        """
+        self.volumes_seen |= set(self.mounted_volumes())
         self.run("down", "-v", "-t", "20", check=False, timeout=600)
+        existing = set(podman("volume", "ls", "--format", "{{.Name}}").stdout.split())
+        for volume in sorted(self.volumes_seen & existing):
+            podman("volume", "rm", volume, check=False)
+
+    def mounted_volumes(self) -> list[str]:
+        """Every volume (named or anonymous) a container of this project mounts."""
+        found: list[str] = []
+        for container in self.containers():
+            mounts = self.inspect(self.name_of(container)).get("Mounts") or []
+            assert isinstance(mounts, list)
+            found += [str(m["Name"]) for m in mounts if m.get("Type") == "volume"]
+        return found
 
     # -- inspecting it
 
@@ -532,8 +556,7 @@ class ComposeStack:
                 if not self.has_healthcheck(name):
                     healthy[name] = time.monotonic() - started  # no healthcheck defined
                     continue
-                check = podman("healthcheck", "run", name, check=False, timeout=120)
-                if check.returncode == 0:
+                if self.run_healthcheck(name):
                     healthy[name] = time.monotonic() - started
                 else:
                     pending.append(name)
@@ -552,11 +575,11 @@ class ComposeStack:
         found.containers = podman(
             "ps", "-a", "--format", "{{.Names}}", "--filter", label
         ).stdout.split()
+        volumes = podman("volume", "ls", "--format", "{{.Name}}").stdout.split()
         found.volumes = [
-            v
-            for v in podman("volume", "ls", "--format", "{{.Name}}").stdout.split()
-            if v.startswith(f"{self.project}_")
+            v for v in volumes if v.startswith(f"{self.project}_") or v in self.volumes_seen
         ]
+
         found.networks = [
             n
             for n in podman("network", "ls", "--format", "{{.Name}}").stdout.split()
@@ -574,6 +597,46 @@ class ComposeStack:
             if "conmon" in line and f"{self.project}_" in line
         ]
         return found
+
+
+def dependency_graph(
+    config: Mapping[str, object], profiles: Sequence[str]
+) -> dict[str, dict[str, str]]:
+    """Services active under `profiles` -> {dependency: condition} (compose's defaults:
+    a list form means `service_started`; dependencies outside the profiles are dropped)."""
+    services = config.get("services")
+    assert isinstance(services, dict)
+    active = {
+        name: service
+        for name, service in services.items()
+        if not service.get("profiles") or set(service["profiles"]) & set(profiles)
+    }
+    graph: dict[str, dict[str, str]] = {}
+    for name, service in active.items():
+        depends = service.get("depends_on") or {}
+        if isinstance(depends, list):
+            depends = {dep: {} for dep in depends}
+        graph[name] = {
+            dep: str((spec or {}).get("condition", "service_started"))
+            for dep, spec in depends.items()
+            if dep in active
+        }
+    return graph
+
+
+def start_stages(graph: Mapping[str, Mapping[str, str]]) -> list[list[str]]:
+    """Services grouped into stages: each stage depends only on earlier ones."""
+    started: set[str] = set()
+    stages: list[list[str]] = []
+    while len(started) < len(graph):
+        ready = sorted(
+            name for name, deps in graph.items() if name not in started and set(deps) <= started
+        )
+        if not ready:
+            raise StackError(f"depends_on has a cycle among {sorted(set(graph) - started)}")
+        started |= set(ready)
+        stages.append(ready)
+    return stages
 
 
 def host_free_port() -> int:

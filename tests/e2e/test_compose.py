@@ -61,6 +61,9 @@ def standins() -> dict[str, str]:
     if not stack_mod.MINIO_BINARY.is_file():
         pytest.skip("no MinIO binary for the MinIO stand-in: scripts/build-minio.sh needs Go")
     started = time.monotonic()
+    problem = stack_mod.container_problem(stack_mod.build_debian())
+    if problem:
+        pytest.skip(problem)
     images = stack_mod.build_standins()
     record("stand-in images (built or reused)", time.monotonic() - started)
     return dict(images)
