@@ -102,6 +102,12 @@ def test_compose_services(compose: dict) -> None:
     for name, service in services.items():
         if name != "airflow-init":
             assert service["healthcheck"]["test"], name
+    # A check that names this container's host must not depend on $HOSTNAME alone: podman's
+    # exec sessions lack it, and an empty name would accept any component's heartbeat.
+    for name in ("airflow-dag-processor", "airflow-triggerer", "airflow-worker"):
+        check = " ".join(services[name]["healthcheck"]["test"])
+        assert "$${HOSTNAME:-$$(cat /etc/hostname)}" in check, name
+        assert '$${HOSTNAME}"' not in check, name
     for name in ("airflow-apiserver", "airflow-scheduler", "airflow-worker"):
         assert services[name]["depends_on"]["airflow-init"] == {
             "condition": "service_completed_successfully"
