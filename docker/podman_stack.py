@@ -8,9 +8,10 @@ and a changed input rebuilds it. Podman is Debian's 4.3 with runc (``docker/podm
 containers.conf``); without systemd its healthchecks run only when asked, so ``wait_healthy``
 runs them itself, the way systemd's timers would.
 
-Used by ``make compose-up`` / ``make compose-down`` and ``tests/e2e/test_compose.py``; standard
-library only, so it runs with any Python 3.11. Docker users need none of this: ``docker compose
-up`` with the official images (README, "Docker").
+Used by ``make compose-up`` / ``make compose-down`` and ``tests/e2e/test_compose.py``; the
+standard library plus PyYAML (podman-compose's own dependency), run with the project's
+venv. Docker users need none of this: ``docker compose up`` with the official images
+(README, "Docker").
 
     python docker/podman_stack.py images          # build (or reuse) the stand-ins, print their tags
     python docker/podman_stack.py up [--celery]   # stand-ins, product image, compose up, healthy
@@ -682,17 +683,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     env_path = REPO / ".env"
-    if not env_path.is_file():
+    state = REPO / ".state" / "compose"
+    saved = state / f"{args.project}.env"  # what the last `up` used, for `down` without .env
+    if env_path.is_file():
+        variables = dotenv_values(env_path)
+    elif args.command == "down" and saved.is_file():
+        variables = dotenv_values(saved)
+    else:
         print("no .env: cp .env.example .env and set every secret first", file=sys.stderr)
         return 2
-    variables = dotenv_values(env_path)
-    state = REPO / ".state" / "compose"
     profiles = ("celery",) if args.celery else ()
     if args.celery:
         variables["AIRFLOW_EXECUTOR"] = "CeleryExecutor"
     if args.command == "up":
         variables |= build_standins()
-    stack = ComposeStack(args.project, variables, state / f"{args.project}.env", profiles=profiles)
+    stack = ComposeStack(args.project, variables, saved, profiles=profiles)
     if args.command == "down":
         stack.profiles = ("celery",)  # take the workers and Redis down too, if they run
         stack.down()
