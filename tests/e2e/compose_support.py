@@ -86,16 +86,30 @@ class ApiClient:
     token: str = ""
 
     def request(self, method: str, path: str, body: object | None = None) -> Any:
+        """One API call. A timeout, a refused or reset connection or a 502-504 is retried
+        (for up to 5 minutes): a single api-server worker on a loaded 2-core machine can
+        take longer than a minute to answer. Any other HTTP error is raised at once."""
         if not self.token and path != "/auth/token":
             self.login()
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        req.add_header("Content-Type", "application/json")
-        if self.token:
-            req.add_header("Authorization", f"Bearer {self.token}")
-        with _opener().open(req, timeout=60) as response:
-            raw = response.read()
-        ctype = response.headers.get("Content-Type", "")
+        deadline = time.monotonic() + 300
+        while True:
+            req = urllib.request.Request(self.base + path, data=data, method=method)
+            req.add_header("Content-Type", "application/json")
+            if self.token:
+                req.add_header("Authorization", f"Bearer {self.token}")
+            try:
+                with _opener().open(req, timeout=120) as response:
+                    raw = response.read()
+                    ctype = response.headers.get("Content-Type", "")
+                break
+            except urllib.error.HTTPError as exc:
+                if exc.code not in (502, 503, 504) or time.monotonic() > deadline:
+                    raise
+            except (TimeoutError, ConnectionError, urllib.error.URLError):
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(5)
         return json.loads(raw) if raw and "json" in ctype else raw.decode("utf-8", "replace")
 
     def login(self) -> None:
