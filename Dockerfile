@@ -6,12 +6,14 @@ FROM ${AIRFLOW_BASE_IMAGE}
 
 # Install the package and its runtime dependencies at the locked versions (the lock is used as
 # constraints, so dev tools in it are not installed). Airflow itself is already in the image.
-# The sources are copied to a throw-away folder and removed in the same layer: only the
-# installed package stays in the image.
-COPY --chown=airflow:0 pyproject.toml requirements.lock README.md /tmp/paywall-src/
-COPY --chown=airflow:0 plugins/ /tmp/paywall-src/plugins/
+# The sources come in through a bind mount of the build context and are copied to a
+# throw-away folder removed in the same layer: no layer holds them, only the installed package.
 # hadolint ignore=DL3013
-RUN pip install --no-cache-dir --constraint /tmp/paywall-src/requirements.lock /tmp/paywall-src \
+RUN --mount=type=bind,target=/tmp/paywall-context \
+    mkdir /tmp/paywall-src \
+    && cp -r /tmp/paywall-context/pyproject.toml /tmp/paywall-context/requirements.lock \
+        /tmp/paywall-context/README.md /tmp/paywall-context/plugins /tmp/paywall-src/ \
+    && pip install --no-cache-dir --constraint /tmp/paywall-src/requirements.lock /tmp/paywall-src \
     && rm -rf /tmp/paywall-src
 
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
