@@ -8,9 +8,13 @@ FROM ${AIRFLOW_BASE_IMAGE}
 # constraints, so dev tools in it are not installed). Airflow itself is already in the image.
 # The sources come in through a bind mount of the build context and are copied to a
 # throw-away folder removed in the same layer: no layer holds them, only the installed package.
+# podman/buildah (unlike BuildKit) reuse this step's cache when only the mounted files
+# changed: docker/podman_stack.py passes their digest here, so a change reruns the install.
+ARG PAYWALL_SOURCE_DIGEST=""
 # hadolint ignore=DL3013
 RUN --mount=type=bind,target=/tmp/paywall-context \
-    mkdir /tmp/paywall-src \
+    echo "sources ${PAYWALL_SOURCE_DIGEST:-not given}" \
+    && mkdir /tmp/paywall-src \
     && cp -r /tmp/paywall-context/pyproject.toml /tmp/paywall-context/requirements.lock \
         /tmp/paywall-context/README.md /tmp/paywall-context/plugins /tmp/paywall-src/ \
     && pip install --no-cache-dir --constraint /tmp/paywall-src/requirements.lock /tmp/paywall-src \

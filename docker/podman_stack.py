@@ -50,6 +50,7 @@ __all__ = [
     "podman",
     "podman_env",
     "podman_problem",
+    "source_digest",
     "start_stages",
 ]
 
@@ -154,6 +155,22 @@ def ca_bundle() -> Path | None:
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     return None
+
+
+def source_digest() -> str:
+    """A hash of what the Dockerfile's install step reads through its bind mount.
+
+    podman 4.3's builder reuses a RUN step's cache even when the files bind-mounted into it
+    changed (BuildKit does not); passing this as PAYWALL_SOURCE_DIGEST makes a change rerun it.
+    """
+    inputs = [REPO / "pyproject.toml", REPO / "requirements.lock", REPO / "README.md"]
+    inputs += [
+        path
+        for path in _files(REPO / "plugins")
+        if "__pycache__" not in path.parts and not any(".egg-info" in s for s in path.parts)
+    ]
+    names: list[bytes | str | Path] = [str(p.relative_to(REPO)) for p in inputs]
+    return _digest([*names, *inputs])
 
 
 def build_args_for_host(pip_cert_arg: bool = True) -> list[str]:
@@ -386,7 +403,10 @@ class ComposeStack:
     def build(self) -> float:
         """Build the product image from the project's Dockerfile (once for all services)."""
         started = time.monotonic()
-        flags = " ".join(build_args_for_host(pip_cert_arg=False))
+        flags = " ".join(
+            [*build_args_for_host(pip_cert_arg=False), "--build-arg",
+             f"PAYWALL_SOURCE_DIGEST={source_digest()}"]
+        )  # fmt: skip
         self.run(f"--podman-build-args={flags}", "build", "airflow-init", timeout=3600)
         return time.monotonic() - started
 

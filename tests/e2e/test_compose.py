@@ -321,6 +321,7 @@ def test_product_image_hygiene(standins: dict[str, str], tmp_path: Path) -> None
     context = build_context_with_planted_secrets(tmp_path / "ctx", secret)
     tag = f"localhost/paywall-pipeline-hygiene:{tmp_path.name[-8:].lower()}"
     flags = stack_mod.build_args_for_host(pip_cert_arg=False)
+    flags += ["--build-arg", f"PAYWALL_SOURCE_DIGEST={stack_mod.source_digest()}"]
     t0 = time.monotonic()
     build = subprocess.run(
         ["podman", "build", *flags, "--build-arg",
