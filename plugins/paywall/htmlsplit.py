@@ -437,15 +437,21 @@ def _first_visible(flat: Flat, names: tuple[str, ...]) -> dict[str, Any]:
     return found
 
 
-def _foster_windows(flat: Flat, sentinel: str) -> list[tuple[int, int]]:
+def _foster_windows(flat: Flat, sentinel: str) -> tuple[list[tuple[int, int]], bool]:
     """Visible-text spans (in a variant tree) of tables whose stray content the parser
-    moved before them, together with the moved content.
+    moved before them, together with the moved content; and whether a sentinel itself was
+    moved (then the spans cannot be trusted).
 
     In the variant, a ``<wbr SENTINEL>`` precedes every ``<table`` of the source; content
-    that lands between that sentinel and its table was foster-parented out of the table.
+    that lands between that sentinel and its table was foster-parented out of the table. Two
+    sentinels without a table between them (or one with none after it) mean a sentinel was
+    moved too (a ``<table`` written in a table's stray content): the windows then say
+    nothing reliable, and the caller refuses any page with markers.
     """
     kinds, items = flat.kinds, flat.items
     windows: list[tuple[int, int]] = []
+    misplaced = False
+    awaiting = False  # a sentinel was seen; its table must come next
     # Per open element: visible offset where the current sibling window starts.
     window: list[int] = [0]
     tables: list[tuple[int, bool]] = []  # (window start, moved text?) per open table
@@ -453,6 +459,8 @@ def _foster_windows(flat: Flat, sentinel: str) -> list[tuple[int, int]]:
     last_ink = -1  # visible offset just past the last non-space character
     for index in range(len(kinds)):
         kind = kinds[index]
+        if awaiting and kind in (START, EMPTY) and getattr(items[index], "tag", None) == "table":
+            awaiting = False
         if kind == TEXT:
             text = items[index]
             stripped = text.rstrip()
@@ -475,12 +483,14 @@ def _foster_windows(flat: Flat, sentinel: str) -> list[tuple[int, int]]:
         elif kind == EMPTY:
             element = items[index]
             if element.tag == "wbr" and sentinel in element.attrs:
+                misplaced = misplaced or awaiting  # two sentinels, no table between
+                awaiting = True
                 window[-1] = offset
             elif element.tag == "table":
                 if last_ink > window[-1]:
                     windows.append((window[-1], offset))
                 window[-1] = offset
-    return windows
+    return windows, misplaced or awaiting
 
 
 def _variant_problem(
@@ -538,7 +548,13 @@ def _variant_problem(
                 "comments and attribute values: a marker sits inside markup (a tag or "
                 "attribute name, an attribute the parser drops)"
             )
-    windows = sorted(_foster_windows(flat, sentinel)) if has_table else []
+    windows, misplaced = _foster_windows(flat, sentinel) if has_table else ([], False)
+    if misplaced and kinds_seen:
+        return Status.INVALID_HTML, (
+            "a <table> written inside another table's stray content moved with it "
+            "(foster parenting): where the markers fall cannot be proved; refused"
+        )
+    windows.sort()
     if not windows:
         return None
     hits, _ = find_markers(visible, markers)

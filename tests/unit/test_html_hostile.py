@@ -210,6 +210,10 @@ def test_free_elements_keep_structural_attributes_only() -> None:
         "</table>",
         f"<table><caption>免费</caption><tr><td>秘密</td></tr><b>{B}</b><tr><td>SECRET</td>"
         f"</tr></table><p>{E}尾</p>",
+        # A <table> in a table's stray content moves too (the deep differential search
+        # found one whose own moved table hid the marker's move).
+        f"<table><search>{B}<p></search><p></p><table>",
+        f"<p>免费</p><table><div>{B}SECRET</div><table><tr><td>x</td></tr></table>{E}",
     ],
 )
 def test_foster_parented_markers_are_refused(body: str) -> None:
