@@ -102,8 +102,12 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        started = False
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 names = {name.lower().encode() for name, _ in SECURITY_HEADERS}
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
                 headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS]
@@ -114,9 +118,10 @@ class SecurityHeaders:
             await self.app(scope, receive, send_with_headers)
         except Exception:
             log.exception("paywall page: unhandled error on %s", scope.get("path"))
-            await _plain(500, "internal error (see the api-server log)")(
-                scope, receive, send_with_headers
-            )
+            if not started:  # else the app's own 500 went out, with these headers
+                await _plain(500, "internal error (see the api-server log)")(
+                    scope, receive, send_with_headers
+                )
 
 
 def _plain(status: int, text: str) -> Response:
@@ -532,7 +537,7 @@ def create_app(services: Services) -> ASGIApp:
 
     @app.get("/static/paywall.css")
     async def stylesheet(request: Request) -> Response:
-        await who(request)
+        await reader(request)
         css = files("paywall_ui").joinpath("static", "paywall.css").read_text(encoding="utf-8")
         return Response(css, media_type="text/css; charset=utf-8")
 

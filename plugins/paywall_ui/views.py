@@ -27,7 +27,7 @@ from paywall.layout import Layout
 from paywall.metadata import sha256_hex
 from paywall.model import CommitMarker, Interval, ManifestRecord, ObjectRef, Outcome, Override, Role
 from paywall.reader import CommittedRun, read_committed
-from paywall.segmentation import Markers, compile_scanner, find_markers
+from paywall.segmentation import Markers, compile_scanner, find_markers, variants
 from paywall.store import Listed, Store
 
 __all__ = [
@@ -381,10 +381,19 @@ def locate_problems(text: str, markers: Markers, reason: str | None) -> list[Hig
     found = [Highlight(h.start, h.end, h.kind) for h in hits]
     damaged = compile_scanner(lenient).damaged
     if damaged is not None:
+        # A fragment ("#paid") grows over the marker characters around it ("##paidbegin"),
+        # so the editor sees the whole damaged marker.
+        alphabet = {v for ch in markers.begin + markers.end for v in variants(ch)}
         taken = [(h.start, h.end) for h in hits]
         for bad in damaged.finditer(text):
-            if not any(s < bad.end() and bad.start() < e for s, e in taken):
-                found.append(Highlight(bad.start(), bad.end(), "damaged"))
+            start, end = bad.start(), bad.end()
+            while start > 0 and text[start - 1] in alphabet:
+                start -= 1
+            while end < len(text) and text[end] in alphabet:
+                end += 1
+            if not any(s < end and start < e for s, e in taken):
+                found.append(Highlight(start, end, "damaged"))
+                taken.append((start, end))
     if reason:
         for match in _OFFSET.finditer(reason):
             at = int(match.group(1))

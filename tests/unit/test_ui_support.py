@@ -37,7 +37,9 @@ ARTICLES = {
         "头条标题\n公开导语，人人可读。\n##paidbegin##SENTINEL-PAID-TEXT 会员正文第一段。\n"
         "第二段。##paidend##\n结尾公开。\n"
     ),
-    "broken.txt": "损坏标记\n免费内容。\n##paidbegin SENTINEL-PAID-BROKEN 缺少结尾井号。\n##paidend##\n",
+    "broken.txt": (
+        "损坏标记\n免费内容。\n##paidbegin SENTINEL-PAID-BROKEN 缺少结尾井号。\n##paidend##\n"
+    ),
     "plain.txt": "没有标记的文章\nNOMARKER-BODY 全文没有付费标记。\n",
     "page.html": (
         "<!DOCTYPE html><html><head><title>脚本测试</title></head><body><article>"
