@@ -1,7 +1,8 @@
 """The Paywall page: a server-rendered FastAPI app the Airflow api-server mounts at /paywall.
 
-Every response -- pages, errors, the stylesheet -- carries ``Cache-Control: no-store`` and a
-strict CSP (no script at all, frames only from ``srcdoc``); see :data:`SECURITY_HEADERS`.
+Every response -- pages, errors, static files -- carries ``Cache-Control: no-store`` and a
+strict CSP (only the page's own static script, nothing inline; frames only from ``srcdoc``,
+sandboxed); see :data:`SECURITY_HEADERS`.
 
 Tiers (``access.Access``): no credential, or one the auth manager refuses: 401 and nothing
 else. Signed in without read access to the pipeline's DAG: 403. Read access: runs, counts,
@@ -74,6 +75,7 @@ __all__ = ["SECURITY_HEADERS", "Services", "create_app"]
 log = logging.getLogger("paywall_ui")
 COOKIE = "_token"  # Airflow's session cookie (airflow...base_auth_manager.COOKIE_NAME_JWT_TOKEN)
 MAX_FORM_BYTES = 16_384
+STATIC = {"paywall.css": "text/css; charset=utf-8", "paywall.js": "text/javascript; charset=utf-8"}
 SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ("cache-control", "no-store, private, max-age=0"),
     ("pragma", "no-cache"),
@@ -81,7 +83,7 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ("vary", "Cookie, Authorization"),
     (
         "content-security-policy",
-        "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; "
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
         "frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'self'",
     ),
     ("x-content-type-options", "nosniff"),
@@ -535,11 +537,13 @@ def create_app(services: Services) -> ASGIApp:
 
         return await act(request, article_id, perform)
 
-    @app.get("/static/paywall.css")
-    async def stylesheet(request: Request) -> Response:
+    @app.get("/static/{name}")
+    async def static(request: Request, name: str) -> Response:
         await reader(request)
-        css = files("paywall_ui").joinpath("static", "paywall.css").read_text(encoding="utf-8")
-        return Response(css, media_type="text/css; charset=utf-8")
+        if name not in STATIC:
+            raise HTTPException(404, "no such file")
+        body = files("paywall_ui").joinpath("static", name).read_text(encoding="utf-8")
+        return Response(body, media_type=STATIC[name])
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

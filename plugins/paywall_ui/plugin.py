@@ -3,8 +3,9 @@
 Airflow 3.3 offers two ways to put a page in its UI: a React app bundle loaded into the UI
 itself, or an *external view* the UI shows in a frame. The page is an external view over a
 server-rendered app, because the server then decides what reaches the browser: paid text is
-never sent to a user without edit access (no client-side hiding to get wrong), the page needs
-no JavaScript at all (its CSP forbids every script), and nothing has to be built with npm.
+never sent to a user without edit access (no client-side hiding to get wrong), the page works
+without JavaScript (one small static script only routes links to Airflow's own pages through
+the UI's router; the CSP allows no other), and nothing has to be built with npm.
 """
 
 from __future__ import annotations

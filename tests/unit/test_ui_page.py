@@ -51,6 +51,7 @@ GETS = [
     *(f"/article/{aid(n)}/raw" for n in ARTICLES),
     "/article/00000000000000000000",
     "/static/paywall.css",
+    "/static/paywall.js",
 ]
 POSTS = [
     f"/article/{aid('story.txt')}/reprocess",
