@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -381,16 +382,11 @@ def locate_problems(text: str, markers: Markers, reason: str | None) -> list[Hig
     found = [Highlight(h.start, h.end, h.kind) for h in hits]
     damaged = compile_scanner(lenient).damaged
     if damaged is not None:
-        # A fragment ("#paid") grows over the marker characters around it ("##paidbegin"),
-        # so the editor sees the whole damaged marker.
-        alphabet = {v for ch in markers.begin + markers.end for v in variants(ch)}
+        # A fragment ("#paid") grows into the whole damaged marker ("##paidbegin"): over
+        # letters while they stay part of a marker's word, then over its punctuation.
         taken = [(h.start, h.end) for h in hits]
         for bad in damaged.finditer(text):
-            start, end = bad.start(), bad.end()
-            while start > 0 and text[start - 1] in alphabet:
-                start -= 1
-            while end < len(text) and text[end] in alphabet:
-                end += 1
+            start, end = _grow(text, bad.start(), bad.end(), markers)
             if not any(s < end and start < e for s, e in taken):
                 found.append(Highlight(start, end, "damaged"))
                 taken.append((start, end))
@@ -400,6 +396,28 @@ def locate_problems(text: str, markers: Markers, reason: str | None) -> list[Hig
             if 0 <= at < len(text) and not any(h.start <= at < h.end for h in found):
                 found.append(Highlight(at, at + 1, "problem"))
     return sorted(found, key=lambda h: (h.start, h.end))
+
+
+def _letters(text: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text).lower() if ch.isalnum())
+
+
+def _grow(text: str, start: int, end: int, markers: Markers) -> tuple[int, int]:
+    words = [_letters(markers.begin), _letters(markers.end)]
+    punct = {v for ch in markers.begin + markers.end if not ch.isalnum() for v in variants(ch)}
+
+    def inside(span: str) -> bool:
+        return any(_letters(span) in word for word in words)
+
+    while end < len(text) and text[end].isalnum() and inside(text[start : end + 1]):
+        end += 1
+    while start > 0 and text[start - 1].isalnum() and inside(text[start - 1 : end]):
+        start -= 1
+    while end < len(text) and text[end] in punct:
+        end += 1
+    while start > 0 and text[start - 1] in punct:
+        start -= 1
+    return start, end
 
 
 def _window(text: str, highlights: list[Highlight]) -> tuple[str, int]:
