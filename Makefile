@@ -37,7 +37,7 @@ cluster-down: ## stop exactly what `make cluster-up` started
 lint: setup ## ruff (with Airflow's AIR rules), mypy (strict) over the package and the DAGs, hadolint
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy plugins/paywall dags devtools/paywall_dev
+	.venv/bin/mypy plugins/paywall plugins/paywall_ui plugins/paywall_ui_plugin.py dags devtools/paywall_dev
 	.venv/bin/hadolint Dockerfile
 
 format: setup
