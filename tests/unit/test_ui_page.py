@@ -384,3 +384,21 @@ def test_an_uncommitted_manifest_is_listed_as_not_committed(page: Page) -> None:
     text = client(page, "reader-token").get("/").text
     assert "not committed" in text and "No quarantined article" in text
     assert client(page, "editor-token").get(f"/article/{aid('story.txt')}").status_code == 404
+
+
+def test_hostile_titles_ids_and_reasons_are_escaped(tmp_path: Path) -> None:
+    hostile = '"><script>top.x=1</script><img src=x onerror=top.x=2>'
+    articles = {
+        f"id{hostile.replace('/', '')}.txt": (
+            f"{hostile}\n导语。\n##paidbegin##SENTINEL-PAID-X 正文。##paidend##\n"
+        ),
+        "broken.txt": f"{hostile}\n##paidend## SENTINEL-PAID-Y\n",
+    }
+    page = make_page(tmp_path, articles)
+    c = client(page, "editor-token")
+    texts = [c.get("/").text]
+    texts += [c.get(f"/article/{a}").text for a in page.services.index().snapshot().articles]
+    texts.append(c.get(f"/manifest?key=runs/ui_pipeline/{SLUG}/manifest.jsonl").text)
+    for text in texts:
+        assert "<script>top" not in text and "<img src=x" not in text
+    assert sum("&lt;script&gt;top.x=1" in text for text in texts) >= 2  # shown, as text
