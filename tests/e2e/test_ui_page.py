@@ -187,7 +187,7 @@ def login(pw: Any, st: Stack, user: str) -> tuple[Any, Any, list[tuple[str, int,
 
     context.on("response", record)
     page = context.new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(90_000)
     page.goto(st.base + "/")
     page.get_by_label("Username").fill(user)
     page.get_by_label("Password").fill(st.passwords[user])
@@ -202,6 +202,7 @@ def test_the_page_as_an_editor_and_as_a_viewer(stack: Stack) -> None:
     st = stack
     ctx = st.airflow.ctx
     ARTIFACTS.mkdir(exist_ok=True)
+    expect.set_options(timeout=90_000)  # a loaded machine renders slowly; never a finding
     with sync_playwright() as pw:
         # ------------------------------------------------------------ no session: 401
         browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
