@@ -206,6 +206,10 @@ class Layout:
         """One recorded editor action (private): who, when, what."""
         return f"editor-log/{self.pipeline}/{stamp[:10]}/{stamp}-{action_id}.json"
 
+    def editor_log_prefix(self) -> str:
+        """Where every recorded editor action of the pipeline is (private)."""
+        return f"editor-log/{self.pipeline}/"
+
     def article_keys(self, source: str, source_id: str) -> frozenset[str]:
         """Every key this layout could give the article (any extension)."""
         return frozenset(
