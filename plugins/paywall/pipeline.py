@@ -426,13 +426,14 @@ def _retracted(
     ctx: Context, ref: ArticleRef, previous: ManifestRecord | None, override: Override
 ) -> Prepared:
     """An editor retracted the article: every object it has goes (public and paid)."""
-    note = f": {override.note}" if override.note else ""
     record = _base(
         ref,
         outcome=Outcome.QUARANTINED,
         action=Action.RETRACTED,
         status=Status.RETRACTED.value,
-        reason=f"retracted by {override.by} at {override.at}{note}",
+        # Who retracted it, and why, stay in the private editor log: a manifest line is
+        # read by consumers, and a note could quote anything.
+        reason=f"retracted by an editor (override of {override.at})",
         revision=previous.revision if previous is not None else None,
         override=override.action,
     )

@@ -12,6 +12,8 @@ holds; a mismatch is shown as a problem, never as the article's content.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import re
 import threading
@@ -28,7 +30,8 @@ from paywall.layout import Layout
 from paywall.metadata import sha256_hex
 from paywall.model import CommitMarker, Interval, ManifestRecord, ObjectRef, Outcome, Override, Role
 from paywall.reader import CommittedRun, read_committed
-from paywall.segmentation import Markers, compile_scanner, find_markers, variants
+from paywall.segmentation import Markers, compile_scanner, find_markers
+from paywall.skeleton import table
 from paywall.store import Listed, Store
 
 __all__ = [
@@ -370,6 +373,16 @@ class PrivateArticle:
     problems: tuple[str, ...] = ()
 
 
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
 def locate_problems(text: str, markers: Markers, reason: str | None) -> list[Highlight]:
     """Every marker, every damaged marker fragment, and the offset the reason names.
 
@@ -380,13 +393,33 @@ def locate_problems(text: str, markers: Markers, reason: str | None) -> list[Hig
     lenient = Markers(markers.begin, markers.end, lenient=True)
     hits, _damage = find_markers(text, lenient)
     found = [Highlight(h.start, h.end, h.kind) for h in hits]
-    damaged = compile_scanner(lenient).damaged
-    if damaged is not None:
-        # A fragment ("#paid") grows into the whole damaged marker ("##paidbegin"): over
-        # letters while they stay part of a marker's word, then over its punctuation.
-        taken = [(h.start, h.end) for h in hits]
-        for bad in damaged.finditer(text):
-            start, end = _grow(text, bad.start(), bad.end(), markers)
+    # Look-alikes and damaged markers live in runs of code points whose skeleton can spell
+    # marker text (segmentation.Scanner): each stretch of a run whose skeleton is a marker
+    # fragment is highlighted (overlapping fragments merged), unless a valid marker covers it.
+    scanner = compile_scanner(lenient)
+    mapping = table()
+    punctuation = {c for c in markers.begin + markers.end if not c.isalnum() and not c.isspace()}
+    taken = [(h.start, h.end) for h in hits]
+    for run in scanner.runs.finditer(text):
+        pieces = [char.translate(mapping) for char in run.group()]
+        shape = "".join(pieces)
+        if not any(fragment in shape for fragment in scanner.fragments):
+            continue
+        ends = list(itertools.accumulate(len(piece) for piece in pieces))
+        spans: list[tuple[int, int]] = []
+        for fragment in scanner.fragments:
+            at = shape.find(fragment)
+            while at >= 0:
+                first = bisect.bisect_right(ends, at)
+                last = bisect.bisect_left(ends, at + len(fragment))
+                spans.append((run.start() + first, run.start() + last + 1))
+                at = shape.find(fragment, at + 1)
+        for start, end in _merged(spans):
+            # Grow over the marker's punctuation ("#" or a look-alike of it) on both sides.
+            while start > run.start() and text[start - 1].translate(mapping) in punctuation:
+                start -= 1
+            while end < run.end() and text[end].translate(mapping) in punctuation:
+                end += 1
             if not any(s < end and start < e for s, e in taken):
                 found.append(Highlight(start, end, "damaged"))
                 taken.append((start, end))
@@ -400,24 +433,6 @@ def locate_problems(text: str, markers: Markers, reason: str | None) -> list[Hig
 
 def _letters(text: str) -> str:
     return "".join(ch for ch in unicodedata.normalize("NFKC", text).lower() if ch.isalnum())
-
-
-def _grow(text: str, start: int, end: int, markers: Markers) -> tuple[int, int]:
-    words = [_letters(markers.begin), _letters(markers.end)]
-    punct = {v for ch in markers.begin + markers.end if not ch.isalnum() for v in variants(ch)}
-
-    def inside(span: str) -> bool:
-        return any(_letters(span) in word for word in words)
-
-    while end < len(text) and text[end].isalnum() and inside(text[start : end + 1]):
-        end += 1
-    while start > 0 and text[start - 1].isalnum() and inside(text[start - 1 : end]):
-        start -= 1
-    while end < len(text) and text[end] in punct:
-        end += 1
-    while start > 0 and text[start - 1] in punct:
-        start -= 1
-    return start, end
 
 
 def _window(text: str, highlights: list[Highlight]) -> tuple[str, int]:
