@@ -713,7 +713,7 @@ def test_a_reprocessed_article_is_what_the_next_full_run_compares_with(desk) -> 
 
 
 def test_verify_audits_each_article_against_its_latest_committed_run(desk) -> None:
-    ctx, source = desk
+    ctx, _ = desk
     run_interval(ctx, DAY)
     sid = "2026/11/20/a1.txt"
     put_override(ctx, sid, "retract")
