@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (each attack payload reads best on one line)
 """The adversary's tests: attacks on the splitter and the output contract.
 
 Each test is one attack. A ``xfail(strict=True)`` test is a finding: the product breaks its
@@ -63,9 +64,7 @@ def split(
     **options: Any,
 ) -> Outputs:
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    return split_article(
-        RawArticle("desk", name, raw), SplitOptions(no_markers=policy, **options)
-    )
+    return split_article(RawArticle("desk", name, raw), SplitOptions(no_markers=policy, **options))
 
 
 def page(body: str, head: str = "<title>标题</title>") -> str:
@@ -179,7 +178,10 @@ def test_inert_markers_around_a_copied_region_are_caught_by_the_raw_scan() -> No
     [
         (f"<p>导语<!--{B}-->{_filled(LONG_PAID)}<!--{E}-->尾{B}付费正文{E}</p>", "quarantine"),
         (f'<p>导语<img alt="{B}">{_filled(LONG_PAID)}<img alt="{E}">尾</p>', "all_free"),
-        (f"<p>导语<!--{B}-->PAID<span hidden>q</span>TOKEN<!--{E}-->尾{B}付费{E}</p>", "quarantine"),
+        (
+            f"<p>导语<!--{B}-->PAID<span hidden>q</span>TOKEN<!--{E}-->尾{B}付费{E}</p>",
+            "quarantine",
+        ),
     ],
 )
 def test_hidden_filler_does_not_hide_the_cms_paid_text_from_the_gate(
@@ -457,7 +459,10 @@ def test_look_alikes_the_skeleton_folds_are_refused(look_alike: str) -> None:
         # UTF-7 is no WHATWG encoding: the "+ACM-" markers are not markers.
         (b'<meta charset="utf-7"><p>free +ACMAIw-paidbegin+ACMAIw-PAIDTOKEN</p>', "a.html"),
         # A BOM contradicting the document's declaration: the BOM wins, as in browsers.
-        (b'\xef\xbb\xbf<meta charset="gbk"><p>\xe5\x85\x8d ##paidbegin##PAIDTOKEN##paidend##', "a.html"),
+        (
+            b'\xef\xbb\xbf<meta charset="gbk"><p>\xe5\x85\x8d ##paidbegin##PAIDTOKEN##paidend##',
+            "a.html",
+        ),
         # GB18030 four-byte sequences around the markers.
         ("免费𠀀##paidbegin##PAIDTOKEN𠀀##paidend##尾".encode("gb18030"), "a.txt"),
     ],
@@ -591,13 +596,44 @@ def test_all_paid_publishes_no_article_text_in_either_format() -> None:
 @pytest.mark.parametrize(
     "raw",
     [
-        RawArticle("desk", "a.html", b"<p>" + b"\xff" * 10 + B.encode(), content_type="text/html; charset=\x00"),
-        RawArticle("desk", "a.html", page(f"<p>免费{B}x{E}</p>").encode(), title_selector=":has(:has(p))"),
-        RawArticle("desk", "a.html", page(f"<p>免费{B}x{E}</p>").encode(), title_selector="p:nth-child(n of :not(p))"),
-        RawArticle("desk", "a.html", page(f"<p>免费{B}x{E}</p>").encode(), extract=True, body_selector="::before"),
-        RawArticle("desk", "a.html", page(f"<p>免费{B}x{E}</p>").encode(), extract=True, body_selector="*" * 5000),
-        RawArticle("desk", "a.html", page("<p>" + ":not(" * 10 + "</p>").encode(), title_selector=":not(" * 2000 + "p" + ")" * 2000),
-        RawArticle("desk", "\udcff.txt", f"免费{B}x{E}".encode(), content_type="text/plain; charset=utf-7"),
+        RawArticle(
+            "desk",
+            "a.html",
+            b"<p>" + b"\xff" * 10 + B.encode(),
+            content_type="text/html; charset=\x00",
+        ),
+        RawArticle(
+            "desk", "a.html", page(f"<p>免费{B}x{E}</p>").encode(), title_selector=":has(:has(p))"
+        ),
+        RawArticle(
+            "desk",
+            "a.html",
+            page(f"<p>免费{B}x{E}</p>").encode(),
+            title_selector="p:nth-child(n of :not(p))",
+        ),
+        RawArticle(
+            "desk",
+            "a.html",
+            page(f"<p>免费{B}x{E}</p>").encode(),
+            extract=True,
+            body_selector="::before",
+        ),
+        RawArticle(
+            "desk",
+            "a.html",
+            page(f"<p>免费{B}x{E}</p>").encode(),
+            extract=True,
+            body_selector="*" * 5000,
+        ),
+        RawArticle(
+            "desk",
+            "a.html",
+            page("<p>" + ":not(" * 10 + "</p>").encode(),
+            title_selector=":not(" * 2000 + "p" + ")" * 2000,
+        ),
+        RawArticle(
+            "desk", "\udcff.txt", f"免费{B}x{E}".encode(), content_type="text/plain; charset=utf-7"
+        ),
     ],
 )
 def test_hostile_fields_give_a_status_not_an_exception(raw: RawArticle) -> None:
