@@ -476,11 +476,11 @@ def main() -> int:
         return 0
 
     import yaml
-    from paywall.servers import S3Server
 
     import corpus as corpus_mod
     from paywall.s3 import make_client
     from paywall.sources import Interval
+    from paywall_dev.servers import S3Server
 
     names = [n for n in args.only.split(",") if n]
     layouts = [tuple(int(x) for x in s.split("x")) for s in args.layouts.split(",")]

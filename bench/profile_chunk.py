@@ -10,9 +10,8 @@ against an embedded ``weed mini``, first run (everything written), and reports p
 - the process's total CPU (all threads), so "other" is what no stage claims;
 - a cProfile of the same chunk run inline (no thread pool) with the top functions.
 
-``--store fast`` runs the same chunk with the PUTs through ``paywall.fast_store.FastStore``
-(an adapter from today's ``ObjectStore.put`` signature to ``Store.put(Blob)``) to show what
-the data path costs on obstore.
+``--store fast`` (the default data path, ``storage.client: fast``) runs the chunk on
+``paywall.fast_store.FastStore``; ``--store boto3`` on ``paywall.storage.S3Store``.
 
 Usage: python bench/profile_chunk.py [--n 1000] [--store boto3|fast] [--top 25] [--json FILE]
 """
@@ -32,10 +31,10 @@ import threading
 import time
 import types
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import yaml
 
@@ -82,8 +81,10 @@ def instrument(stages: Stages) -> Callable[[], None]:
     """Patch the stage functions where the pipeline looks them up; return an undo."""
     import paywall.articles as articles
     import paywall.pipeline as pipeline
-    import paywall.storage as storage
+    import paywall.store as store_module
+    from paywall.fast_store import FastStore
     from paywall.sources.local import LocalFolderSource
+    from paywall.storage import S3Store
 
     patches: list[tuple[Any, str, Any]] = []
 
@@ -97,25 +98,18 @@ def instrument(stages: Stages) -> Callable[[], None]:
     patch(articles, "split_text", "split")
     patch(articles, "split_html", "split")
     patch(articles, "marker_problem", "gate")
+    patch(articles, "find_paid_text", "gate")
     patch(articles, "text_stats", "metadata")
     patch(articles, "news_article_json_ld", "metadata")
     for module in (articles, pipeline):
         patch(module, "sha256_hex", "hash")
-    patch(pipeline, "_md5s", "hash")
     patch(pipeline, "dumps", "json")
-    patch(storage, "dumps", "json")
-    patch(storage, "md5_b64", "hash")
-    patch(storage.ObjectStore, "put", "put")
-    # ObjectStore.put hashes the body again with hashlib.sha256: count it as hashing.
+    patch(S3Store, "put", "put")
+    patch(FastStore, "put", "put")
+    # Blob.of hashes each object once (sha256 and MD5): count it as hashing.
     fake = types.SimpleNamespace(
         sha256=stages.wrap("hash", hashlib.sha256), md5=stages.wrap("hash", hashlib.md5)
     )
-    patches.append((storage, "hashlib", storage.hashlib))
-    setattr(storage, "hashlib", fake)  # noqa: B010
-    # With --store fast: the adapter's put (Blob.of hashes once, FastStore sends).
-    import paywall.store as store_module
-
-    patch(FastAdapter, "put", "put")
     patches.append((store_module, "hashlib", store_module.hashlib))
     setattr(store_module, "hashlib", fake)  # noqa: B010
 
@@ -126,56 +120,18 @@ def instrument(stages: Stages) -> Callable[[], None]:
     return undo
 
 
-class FastAdapter:
-    """Today's ObjectStore call shapes on FastStore (put by extension, hashed once here)."""
-
-    def __init__(self, fast: Any, inner: Any) -> None:
-        self.fast, self.inner = fast, inner
-        self.client, self.settings, self.where = inner.client, inner.settings, fast.where
-
-    def put(self, bucket: str, key: str, body: bytes, ext: str, **kw: Any) -> str:
-        from paywall.storage import CONTENT_TYPES
-        from paywall.store import Blob
-
-        blob = Blob.of(bucket, key, body, CONTENT_TYPES[ext], encrypt=bool(kw.get("encrypt")))
-        etag = self.fast.put(
-            blob, if_none_match=bool(kw.get("if_none_match")), if_match=kw.get("if_match")
-        )
-        return f'"{etag}"'
-
-    def put_json(self, bucket: str, key: str, data: Any, **kw: Any) -> str:
-        from paywall.storage import dumps
-
-        return self.put(bucket, key, dumps(data), "json", **kw)
-
-    def get(self, bucket: str, key: str) -> bytes | None:
-        return self.fast.get(bucket, key)
-
-    def get_with_etag(self, bucket: str, key: str) -> tuple[bytes, str] | None:
-        found = self.fast.get_with_etag(bucket, key)
-        return None if found is None else (found[0], f'"{found[1]}"')
-
-    def list(self, bucket: str, prefix: str, start_after: str = "") -> Iterator[dict[str, Any]]:
-        for item in self.fast.list(bucket, prefix, start_after=start_after):
-            yield {"Key": item.key, "ETag": f'"{item.etag}"', "Size": item.size}
-
-    def delete(self, bucket: str, keys: Sequence[str]) -> None:
-        self.fast.delete(bucket, keys)
-
-
 def _context(config: Path, store_kind: str, endpoint: Any) -> Any:
     from paywall.config import load_settings
     from paywall.pipeline import build_context
+    from paywall.s3 import make_client
     from paywall.storage import init_buckets
 
     settings = load_settings(config)
-    ctx = build_context(settings, lambda _conn: endpoint)
-    init_buckets(ctx.store.client, settings.storage)
-    if store_kind == "fast":
-        from paywall.fast_store import FastStore
-
-        ctx.store = cast(Any, FastAdapter(FastStore(endpoint, settings.storage), ctx.store))
-    return ctx
+    settings = settings.model_copy(
+        update={"storage": settings.storage.model_copy(update={"client": store_kind})}
+    )
+    init_buckets(make_client(endpoint), settings.storage)
+    return build_context(settings, lambda _conn: endpoint)
 
 
 def cpu_now() -> float:
@@ -186,16 +142,15 @@ def cpu_now() -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000, help="articles in the chunk")
-    parser.add_argument("--store", choices=("boto3", "fast"), default="boto3")
+    parser.add_argument("--store", choices=("boto3", "fast"), default="fast")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
 
-    from paywall.servers import S3Server
-
+    from paywall.model import Interval
     from paywall.pipeline import plan_run, process_chunk
-    from paywall.sources import Interval
+    from paywall_dev.servers import S3Server
 
     corpus = corpus_mod.generate(HERE / "results" / f"corpus-{args.n}", args.n)
     interval = Interval(DAY, DAY.replace(day=21))
@@ -235,12 +190,12 @@ def main() -> int:
             undo = instrument(stages)
             cpu, wall = cpu_now(), time.perf_counter()
             try:
-                result = process_chunk(ctx, plan | {"chunk": 0}, 0)
+                result = process_chunk(ctx, plan.jobs()[0])
             finally:
                 undo()
             wall, cpu = time.perf_counter() - wall, cpu_now() - cpu
-            n = result["articles"]
-            report |= {"articles": n, "writes": result["writes"], "wall_s": wall, "cpu_s": cpu}
+            n = result.counts.articles
+            report |= {"articles": n, "writes": result.writes, "wall_s": wall, "cpu_s": cpu}
             claimed = sum(stages.cpu.values())
             rows = {
                 stage: {
@@ -280,7 +235,7 @@ def main() -> int:
             profiler = cProfile.Profile()
             try:
                 profiler.enable()
-                process_chunk(ctx2, plan2 | {"chunk": 0}, 0)
+                process_chunk(ctx2, plan2.jobs()[0])
                 profiler.disable()
             finally:
                 setattr(pipeline, "ThreadPoolExecutor", real_pool)  # noqa: B010

@@ -30,7 +30,7 @@ from paywall.pipeline import Context, build_context
 from paywall.reader import read_committed
 from paywall.runstats import RunStats, run_stats
 from paywall.s3 import DEFAULT_REGION, S3Endpoint
-from paywall.verify import probe_of, verify_run
+from paywall.verify import verify_run
 from paywall.webhook import notify_run
 
 __all__ = [
@@ -244,7 +244,7 @@ def verify_task(settings: Settings, summary: dict[str, Any]) -> dict[str, Any]:
         ctx.layout,
         run.manifest_key,
         markers=settings.markers.build(),
-        probe=probe_of(ctx.store),
+        probe=ctx.probe,
         max_concurrency=settings.storage.max_concurrency,
     )
     try:

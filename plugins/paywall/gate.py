@@ -245,7 +245,13 @@ class _BlockIndex:
 
     def search(self, stream: str, window: int) -> int | None:
         block = self.block
-        for at in _slide(stream, block, self.blocks):
+        if len(self.blocks) * len(stream) <= _FIND_BUDGET:
+            # Few blocks, a short stream: str.find per block (C, no per-position Python) is
+            # faster than sliding a window; the product bounds the work, so it stays linear.
+            places = sorted(at for key in self.blocks for at in _find_all(stream, key))
+        else:
+            places = list(_slide(stream, block, self.blocks))
+        for at in places:
             key = stream[at : at + block]
             for number, offset in self.blocks[key]:
                 region = self.regions[number]
@@ -256,6 +262,16 @@ class _BlockIndex:
             if key in self.hot:
                 return block
         return None
+
+
+_FIND_BUDGET = 4_000_000  # blocks x stream characters below which str.find beats sliding
+
+
+def _find_all(stream: str, key: str) -> Iterable[int]:
+    at = stream.find(key)
+    while at >= 0:
+        yield at
+        at = stream.find(key, at + 1)
 
 
 def _common_prefix(a: str, i: int, b: str, j: int, cap: int) -> int:

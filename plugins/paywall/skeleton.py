@@ -138,6 +138,7 @@ def table() -> dict[int, str]:
     return out
 
 
+@lru_cache(maxsize=256)
 def skeleton_of(text: str) -> str:
     """The skeleton of a short string (a marker), computed without building the table:
     configuration checks run at DAG parse time and must stay cheap."""

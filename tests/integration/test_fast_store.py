@@ -2,9 +2,7 @@
 
 Each test runs once per backend (SeaweedFS, MinIO where built) and per store:
 
-- ``boto3``: the Store protocol over the boto3 client that ``paywall.storage.ObjectStore``
-  wraps (a shim in this file until ``paywall.storage.S3Store`` lands: swap it in
-  ``_boto3_store``);
+- ``boto3``: :class:`paywall.storage.S3Store`, the Store protocol over boto3;
 - ``obstore``: :class:`paywall.fast_store.FastStore`.
 
 What a consumer sees is checked through boto3 whatever store wrote it (HEAD: content type and
@@ -28,127 +26,28 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from paywall.servers import S3Server
 
 from paywall.config import StorageSettings
 from paywall.errors import ErrorCode, PreconditionFailed, StorageError
 from paywall.fast_store import FastStore, check_key, obstore_options
 from paywall.s3 import S3Endpoint, make_client
-from paywall.storage import ObjectStore
-from paywall.storage import StorageError as OldStorageError
-from paywall.store import Blob, Listed, Store
+from paywall.storage import S3Store
+from paywall.store import Blob, Store
+from paywall_dev.servers import S3Server
 
 pytestmark = pytest.mark.s3
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json; charset=utf-8"
 
 
-# ----------------------------------------------------------------------- the boto3 shim
-class Boto3Store:
-    """The Store protocol over ObjectStore's boto3 client (the reference behaviour)."""
-
-    def __init__(self, endpoint: S3Endpoint, settings: StorageSettings) -> None:
-        self.client = make_client(endpoint, max_pool=32)
-        self.inner = ObjectStore(self.client, settings, endpoint.describe())
-        self.settings = settings
-        self.where = endpoint.describe()
-
-    def _fail(self, op: str, bucket: str, key: str, exc: Exception) -> StorageError:
-        error = exc.response.get("Error", {}) if isinstance(exc, ClientError) else {}
-        meta = exc.response.get("ResponseMetadata", {}) if isinstance(exc, ClientError) else {}
-        status = meta.get("HTTPStatusCode")
-        cls = PreconditionFailed if status == 412 else StorageError
-        return cls(
-            f"{op} s3://{bucket}/{key} at {self.where} failed ({error.get('Code')})",
-            s3_code=error.get("Code"),
-            status=status,
-        )
-
-    def put(self, blob: Blob, *, if_none_match: bool = False, if_match: str | None = None) -> str:
-        args: dict[str, Any] = {
-            "Bucket": blob.bucket,
-            "Key": blob.key,
-            "Body": blob.body,
-            "ContentType": blob.content_type,
-            "ContentMD5": base64.b64encode(bytes.fromhex(blob.md5)).decode(),
-            "Metadata": {"sha256": blob.sha256, **blob.metadata},
-        }
-        if blob.encrypt and self.settings.server_side_encryption:
-            args["ServerSideEncryption"] = self.settings.server_side_encryption
-        if if_none_match:
-            args["IfNoneMatch"] = "*"
-        if if_match:
-            args["IfMatch"] = f'"{if_match}"'
-        try:
-            return str(self.client.put_object(**args)["ETag"]).strip('"')
-        except ClientError as exc:
-            raise self._fail("PUT", blob.bucket, blob.key, exc) from exc
-
-    def put_groups(self, groups: Sequence[Sequence[Blob]]) -> None:
-        failed = threading.Event()
-        errors: list[StorageError] = []
-
-        def run(group: Sequence[Blob]) -> None:
-            for blob in group:
-                if failed.is_set():
-                    return
-                try:
-                    self.put(blob)
-                except StorageError as exc:
-                    errors.append(exc)
-                    failed.set()
-                    return
-
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(run, groups))
-        if errors:
-            raise errors[0]
-
-    def get(self, bucket: str, key: str) -> bytes | None:
-        found = self.get_with_etag(bucket, key)
-        return None if found is None else found[0]
-
-    def get_with_etag(self, bucket: str, key: str) -> tuple[bytes, str] | None:
-        try:
-            found = self.inner.get_with_etag(bucket, key)
-        except OldStorageError as exc:  # ObjectStore still raises its own class
-            raise StorageError(str(exc)) from exc
-        return None if found is None else (found[0], found[1].strip('"'))
-
-    def head(self, bucket: str, key: str) -> Listed | None:
-        try:
-            r = self.client.head_object(Bucket=bucket, Key=key)
-        except ClientError as exc:
-            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-                return None
-            raise self._fail("HEAD", bucket, key, exc) from exc
-        etag = r["ETag"].strip('"')
-        return Listed(key, etag, r["ContentLength"], r.get("LastModified"), r.get("Metadata", {}))
-
-    def list(self, bucket: str, prefix: str, *, start_after: str = "") -> Iterator[Listed]:
-        for item in self.inner.list(bucket, prefix, start_after):
-            yield Listed(item["Key"], item["ETag"].strip('"'), item["Size"], item["LastModified"])
-
-    def delete(self, bucket: str, keys: Sequence[str]) -> None:
-        self.inner.delete(bucket, list(keys))
-
-    def presign_get(self, bucket: str, key: str, expires: int) -> str:
-        return str(
-            self.client.generate_presigned_url(
-                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires
-            )
-        )
-
-
 def _boto3_store(endpoint: S3Endpoint, settings: StorageSettings) -> Store:
-    return Boto3Store(endpoint, settings)
+    return S3Store.connect(endpoint, settings)
 
 
 def _fast_store(endpoint: S3Endpoint, settings: StorageSettings) -> Store:
@@ -591,7 +490,7 @@ def test_forked_child_never_hangs(fast: Env) -> None:
 
     def fallback() -> Store:
         fallback_calls.append("built")
-        return Boto3Store(fast.endpoint, fast.settings)
+        return S3Store.connect(fast.endpoint, fast.settings)
 
     with_fallback = FastStore(fast.endpoint, fast.settings, fallback=fallback)
     read, write = os.pipe()
