@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.listeners import hookimpl
@@ -39,7 +40,6 @@ def missing_pool_message(dag_id: str, missing: list[str]) -> str:
 def guard_pools(dag_run: Any, session: Any) -> str | None:
     """Fail the run's first tasks when a pool its DAG uses does not exist; the message."""
     from airflow.models.pool import Pool
-    from airflow.utils import timezone
     from airflow.utils.state import TaskInstanceState
     from sqlalchemy import select
 
@@ -55,7 +55,7 @@ def guard_pools(dag_run: Any, session: Any) -> str | None:
         return None
     message = missing_pool_message(dag_run.dag_id, missing)
     roots = {task.task_id for task in dag.roots}
-    now = timezone.utcnow()
+    now = datetime.now(UTC)
     for ti in dag_run.get_task_instances(session=session):
         if ti.task_id in roots and ti.state in (None, TaskInstanceState.SCHEDULED):
             ti.state = TaskInstanceState.FAILED
