@@ -10,7 +10,7 @@ that says which pool and how to create it, and the scheduler logs it as an error
 failure alert (``alerts.smtp_conn_id``) then goes out as for any failed run.
 
 Every deployment path creates the configured pool (``make up``, ``make run``,
-``make cluster-up``; compose's init must run ``airflow pools set``): this is the net for a
+``make cluster-up``, compose's ``airflow-init``): this is the net for a
 config that names a pool the deployment was not told about.
 """
 

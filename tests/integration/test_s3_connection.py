@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 
 from paywall import airflow_adapter as adapter
 from paywall.errors import ConfigError, StorageError
-from paywall.fast_store import obstore_options
+from paywall.fast_store import FastStore, obstore_options
 from paywall.s3 import S3Endpoint, endpoint_from_env, make_client
 from paywall.storage import S3Store
 from tests.fixtures.proxy import FaultyProxy
@@ -94,8 +95,15 @@ def test_verify_takes_effect_on_tls(monkeypatch, s3_server, tmp_path: Path) -> N
         assert unchecked.verify is False
         make_client(unchecked).list_buckets()
         assert tls.handshakes >= 2
-        # obstore reads the CA bundle from the same endpoint value.
+        # obstore (the data path's default client) reads the same value: a real request
+        # through TLS succeeds with the CA bundle, and fails without it.
         assert "root_certificate" in obstore_options(trusted)["client_options"]
+        bucket = f"tls-{uuid.uuid4().hex[:12]}"
+        make_client(trusted).create_bucket(Bucket=bucket)
+        assert FastStore(trusted, _storage()).head(bucket, "absent") is None
+        assert FastStore(unchecked, _storage()).head(bucket, "absent") is None
+        with pytest.raises(StorageError, match="HEAD"):  # the same URL, our CA not trusted
+            FastStore(untrusted, _storage()).head(bucket, "absent")
     finally:
         tls.close()
 
