@@ -2,7 +2,8 @@
 
 - a local folder: namespace ``file://<host name>``, name the absolute path;
 - S3: namespace ``s3://<bucket>``, name the key or prefix;
-- a web index: namespace ``<scheme>://<host>[:<port>]``, name the path (and query).
+- a web index: namespace ``<scheme>://<host>[:<port>]``, name the path: never the userinfo
+  nor the query (either may carry a token; a lineage backend is read by many).
 
 The plan step reads the sources and writes the plan (private staging); a chunk reads the
 sources and the plan and writes the free, meta, paid and quarantine prefixes of its sources
@@ -49,10 +50,7 @@ def source_dataset(settings: Settings, name: str) -> Dataset:
     assert isinstance(source, HttpSource)
     parts = urlsplit(source.index_url)
     authority = parts.netloc.rsplit("@", 1)[-1]  # never userinfo
-    path = parts.path or "/"
-    return Dataset(
-        f"{parts.scheme}://{authority}", path + (f"?{parts.query}" if parts.query else "")
-    )
+    return Dataset(f"{parts.scheme}://{authority}", parts.path or "/")  # never the query
 
 
 def _sources(settings: Settings, names: Iterable[str] | None) -> list[str]:

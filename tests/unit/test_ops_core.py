@@ -135,15 +135,17 @@ def test_lineage_datasets_follow_the_naming_conventions(tmp_path: Path) -> None:
     settings = load_settings(write_config(tmp_path / "p.yaml", sources=[
         {"name": "desk", "kind": "local", "path": str(tmp_path)},
         {"name": "inbox", "kind": "s3", "bucket": "in-bucket", "prefix": "drop/"},
-        {"name": "web", "kind": "http", "index_url": "https://u:p@news.example:8443/s.xml?x=1"},
+        {"name": "web", "kind": "http",
+         "index_url": "https://u:p@news.example:8443/s.xml?api_key=TOKEN-1#TOKEN-2"},
     ]))  # fmt: skip
     layout = Layout("pub", "priv", "p")
     plan = plan_lineage(settings, layout, None, "staging/p/plan.json")
     assert {(d.namespace, d.name) for d in plan.inputs} == {
         (f"file://{__import__('socket').gethostname()}", str(tmp_path)),
         ("s3://in-bucket", "drop/"),
-        ("https://news.example:8443", "/s.xml?x=1"),  # never the userinfo
+        ("https://news.example:8443", "/s.xml"),  # never the userinfo nor the query
     }
+    assert "TOKEN" not in repr(plan)
     assert plan.outputs == (Dataset("s3://priv", "staging/p/plan.json"),)
     chunk = process_lineage(settings, layout, ["web"], "plan-key", "part-key")
     assert Dataset("s3://pub", "free/web/") in chunk.outputs
