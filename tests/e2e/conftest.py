@@ -18,6 +18,7 @@ from paywall.storage import S3Store, init_buckets
 from paywall_dev import devstack
 from paywall_dev.servers import S3Server, available_backends
 from tests.conftest import BACKENDS_USED, REPO, SAMPLES, write_config
+from tests.fixtures.smtp import SmtpServer
 
 STARTUP_SECONDS = 420
 DAYS = ("2026/11/17", "2026/11/18", "2026/11/19", "2026/11/20", "2026/11/21", "2026/11/22")
@@ -34,6 +35,13 @@ def e2e_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     BACKENDS_USED.add(backends[0])
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def e2e_smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback, up before the standalone (whose Connection names it)."""
+    with SmtpServer() as server:
+        yield server
 
 
 def make_corpus(root: Path) -> Path:
@@ -94,7 +102,9 @@ class Standalone:
 
 
 @pytest.fixture(scope="session")
-def standalone(e2e_s3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]:
+def standalone(
+    e2e_s3, e2e_smtp: SmtpServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Standalone]:
     """`airflow standalone` (scheduler, dag-processor, api-server, triggerer) on free ports."""
     from paywall_dev.servers import free_port, stop_process_group
 
@@ -108,11 +118,14 @@ def standalone(e2e_s3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sta
         *(REPO / "dags").glob("*.py"),
         Path(__file__).parent / "dags" / "chunk_fault_dag.py",
         Path(__file__).parent / "dags" / "missing_pool_dag.py",
+        Path(__file__).parent / "dags" / "deadline_alert_dag.py",
     ]:
         shutil.copy(dag_file, dags / dag_file.name)
     env.env |= {
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
         "PAYWALL_FAULT_FLAG": str(tmp / "fail-chunk-1"),
+        "PAYWALL_DEADLINE_FLAG": str(tmp / "hold-deadline-run"),
+        "AIRFLOW_CONN_E2E_SMTP": e2e_smtp.connection(),
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
