@@ -1,0 +1,200 @@
+"""The Iceberg tables on a real S3 server, read back as users would: pyiceberg and DuckDB.
+
+DuckDB's ``iceberg``, ``avro`` and ``httpfs`` extensions come from their registry packages
+(``duckdb-extension-*``, in the lock) and are loaded by path: nothing is downloaded at run
+time (``autoinstall_known_extensions`` is off).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from paywall.catalog import read_catalog, refresh
+from paywall.iceberg import IcebergSink, sink_for
+from paywall.model import Interval, ManifestRecord, Role
+from paywall.pipeline import Context, run_interval
+from paywall.reader import read_committed
+from paywall.s3 import S3Endpoint
+
+pytestmark = pytest.mark.s3
+warnings.filterwarnings("ignore", message="Delete operation did not match any records")
+
+DAY = Interval(datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
+COLUMNS = ("article_id", "source_id", "outcome", "state", "status", "revision", "title",
+           "free_key", "free_sha256", "meta_key", "meta_sha256", "manifest_key",
+           "manifest_sha256", "interval", "free_chars", "paid_chars")  # fmt: skip
+
+
+def extension(name: str) -> str:
+    spec = find_spec(f"duckdb_extension_{name}")
+    assert spec is not None and spec.submodule_search_locations, f"duckdb-extension-{name}"
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    (found,) = folder.glob(f"extensions/v*/{name}.duckdb_extension")
+    return str(found)
+
+
+def duckdb_for(endpoint: S3Endpoint) -> Any:
+    """A DuckDB connection that reads Iceberg tables on the S3 server, offline."""
+    import duckdb
+
+    con = duckdb.connect(
+        config={"allow_unsigned_extensions": "true", "autoinstall_known_extensions": "false"}
+    )
+    for name in ("httpfs", "avro", "iceberg"):  # avro before iceberg
+        con.execute(f"LOAD '{extension(name)}'")
+    url = urlparse(endpoint.endpoint_url or "")
+    con.execute(
+        "CREATE SECRET paywall (TYPE s3, KEY_ID ?, SECRET ?, ENDPOINT ?, URL_STYLE 'path', "
+        "USE_SSL false, REGION ?)",
+        [endpoint.access_key, endpoint.secret_key, url.netloc, endpoint.region],
+    )
+    return con
+
+
+@pytest.fixture
+def iceberg(ctx: Context, s3_server: Any, tmp_path: Path, monkeypatch) -> Iterator[IcebergSink]:
+    cfg = ctx.settings.catalog.iceberg
+    monkeypatch.setenv(cfg.uri_env, f"sqlite:///{tmp_path}/iceberg.db")
+    sink = sink_for(ctx.settings, s3_server.endpoint)
+    assert sink is not None
+    yield sink
+
+
+def committed_records(ctx: Context, key: str) -> list[ManifestRecord]:
+    run = read_committed(ctx.store, ctx.layout, key)
+    assert run is not None
+    return run.records
+
+
+def test_the_tables_match_the_manifests_through_pyiceberg_and_duckdb(
+    ctx: Context, iceberg: IcebergSink, s3_server: Any
+) -> None:
+    summary = run_interval(ctx, DAY)
+    key = summary.manifest_key or ""
+    result = refresh(ctx.store, ctx.layout, [key], sink=iceberg)
+    assert result.applied == (key,) and result.table_rows == summary.counts.articles
+
+    records = {r.article_id: r for r in committed_records(ctx, key)}
+    history = iceberg.catalog.load_table(iceberg.names[0])
+    rows = {r["article_id"]: r for r in history.scan().to_arrow().to_pylist()}
+    assert set(rows) == set(records)
+    for aid, record in records.items():
+        row = rows[aid]
+        assert (row["outcome"], row["status"], row["revision"]) == (
+            record.outcome.value, record.status, record.revision)  # fmt: skip
+        assert (row["manifest_key"], row["manifest_sha256"], row["interval"]) == (
+            key, summary.manifest_sha256, DAY.slug)  # fmt: skip
+        free, meta = record.object(Role.FREE, "txt"), record.object(Role.META)
+        if record.live:
+            assert free is not None and meta is not None
+            assert (row["free_key"], row["free_sha256"]) == (free.key, free.sha256)
+            assert (row["meta_key"], row["meta_sha256"]) == (meta.key, meta.sha256)
+            assert row["title"] == record.title and row["state"] == "live"
+            stats = json.loads(ctx.store.get(ctx.layout.public_bucket, meta.key) or b"")["stats"]
+            assert (row["free_chars"], row["paid_chars"]) == (
+                stats["free"]["chars"], stats["paid"]["chars"])  # fmt: skip
+        else:
+            assert row["free_key"] is None and row["meta_key"] is None
+    user = next(r for r in rows.values() if r["source_id"].endswith("000_ef8617fb664c5123.txt"))
+    assert user["paid_chars"] == 3161 and user["published_at"].date() == DAY.start.date()
+
+    # DuckDB reads the same table from the same S3 server, offline.
+    history_location, latest_location = iceberg.metadata_locations()
+    con = duckdb_for(s3_server.endpoint)
+    got = con.execute(
+        f"SELECT {', '.join(COLUMNS)} FROM iceberg_scan(?) ORDER BY article_id",
+        [history_location],
+    ).fetchall()
+    assert got == [tuple(rows[aid][c] for c in COLUMNS) for aid in sorted(rows)]
+    # The latest table is the history's latest row per article, and lists what the JSON
+    # catalog lists.
+    view = con.execute(
+        "SELECT article_id, catalog_generation, state FROM iceberg_scan(?) QUALIFY "
+        "row_number() OVER (PARTITION BY article_id ORDER BY catalog_generation DESC) = 1 "
+        "ORDER BY article_id",
+        [history_location],
+    ).fetchall()
+    latest = con.execute(
+        "SELECT article_id, catalog_generation, state FROM iceberg_scan(?) ORDER BY article_id",
+        [latest_location],
+    ).fetchall()
+    assert latest == view
+    listed = sorted(a["article_id"] for a in read_catalog(ctx.store, ctx.layout))
+    assert [aid for aid, _, state in latest if state == "live"] == listed
+
+
+def test_a_replayed_event_adds_nothing_and_a_rerun_adds_only_changes(
+    ctx: Context, iceberg: IcebergSink, s3_server: Any, tmp_path: Path
+) -> None:
+    summary = run_interval(ctx, DAY)
+    key = summary.manifest_key or ""
+    refresh(ctx.store, ctx.layout, [key], sink=iceberg)
+    history_location, _ = iceberg.metadata_locations()
+    snapshots = len(iceberg.catalog.load_table(iceberg.names[0]).snapshots())
+    for _ in range(2):
+        assert refresh(ctx.store, ctx.layout, [key], sink=iceberg).applied == ()
+    assert iceberg.metadata_locations()[0] == history_location
+    # A rerun with one article changed: a new manifest version, one new row.
+    from paywall.config import LocalSource
+
+    source = ctx.settings.sources[0]
+    assert isinstance(source, LocalSource)
+    corpus = tmp_path / "corpus"
+    shutil.copytree(source.path, corpus)
+    changed = corpus / "2026" / "11" / "20" / "000_ef8617fb664c5123.txt"
+    body = changed.read_text(encoding="utf-8")
+    changed.write_text(body.replace("##paidend##", "再多一句。##paidend##"), encoding="utf-8")
+    edited = (source.model_copy(update={"path": corpus}),)
+    moved = ctx.settings.model_copy(update={"sources": edited})
+    rerun = run_interval(Context(moved, ctx.store, ctx.s3_client_for), DAY)
+    assert rerun.manifest_key == key and rerun.counts.actions.get("written") == 1
+    result = refresh(ctx.store, ctx.layout, [key], sink=iceberg)
+    assert result.applied == (key,) and result.table_rows == 1
+    history = iceberg.catalog.load_table(iceberg.names[0])
+    assert len(history.snapshots()) == snapshots + 1
+    con = duckdb_for(s3_server.endpoint)
+    location = iceberg.metadata_locations()[0]
+    (count,) = con.execute("SELECT count(*) FROM iceberg_scan(?)", [location]).fetchone()
+    assert count == summary.counts.articles + 1
+    revisions = con.execute(
+        "SELECT revision, paid_chars FROM iceberg_scan(?) WHERE source_id LIKE '%000_ef86%' "
+        "ORDER BY revision", [location]).fetchall()  # fmt: skip
+    assert revisions == [(1, 3161), (2, 3161 + len("再多一句。"))]
+
+
+def test_no_text_and_no_private_digest_is_in_the_tables(
+    ctx: Context, iceberg: IcebergSink, s3_server: Any
+) -> None:
+    summary = run_interval(ctx, DAY)
+    key = summary.manifest_key or ""
+    refresh(ctx.store, ctx.layout, [key], sink=iceberg)
+    private = read_committed(ctx.store, ctx.layout, key, private=True)
+    assert private is not None and private.private
+    secrets = {o.sha256 for r in private.records for o in r.private_objects}
+    secrets |= {r.input_sha256 for r in private.records if r.input_sha256}
+    paid = []
+    for record in private.records:
+        for obj in record.private_objects:
+            if obj.role is Role.PAID:
+                body = ctx.store.get(ctx.layout.private_bucket, obj.key) or b""
+                text = body.decode()
+                paid += [text[i : i + 12] for i in range(0, max(1, len(text) - 12), 97)]
+    assert secrets and paid
+    con = duckdb_for(s3_server.endpoint)
+    for location in iceberg.metadata_locations():
+        dump = json.dumps(
+            con.execute("SELECT * FROM iceberg_scan(?)", [location]).fetchall(),
+            default=str, ensure_ascii=False,
+        )  # fmt: skip
+        assert not any(s in dump for s in secrets)
+        assert not any(p in dump for p in paid if p.strip())
