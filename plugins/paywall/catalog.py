@@ -625,6 +625,21 @@ class CatalogResult:
     def changed(self) -> bool:
         return self.changes > 0 or bool(self.applied)
 
+    def asset_extra(self) -> dict[str, Any]:
+        """The catalog asset event's extra: counts and at most 20 manifest keys (an event's
+        extra is stored in Airflow's database and shown to every viewer)."""
+        return {
+            "catalog_key": self.catalog_key,
+            "generation": self.generation,
+            "scan": self.scan,
+            "applied": len(self.applied),
+            "manifest_keys": list(self.applied[:20]),
+            "refused": len(self.refused),
+            "changes": self.changes,
+            "articles": self.articles,
+            "changed": self.changed,
+        }
+
     def to_json(self) -> dict[str, Any]:
         return {
             "catalog_key": self.catalog_key,

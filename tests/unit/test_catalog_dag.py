@@ -1,0 +1,117 @@
+"""The consumer DAG: scheduled on the manifests asset, updates the catalog asset, and its task
+applies exactly the manifests its triggering events name (the rest: a rescan)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import pytest
+
+from paywall.catalog import read_catalog
+from paywall.errors import CatalogError, ErrorCode
+from paywall.pipeline import Context, run_interval
+from tests.conftest import REPO
+from tests.unit.test_catalog import Desk, day_interval
+from tests.unit.test_dag_integrity import load_dagbag
+
+
+@pytest.fixture(scope="module")
+def dagbag(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return load_dagbag(tmp_path_factory.mktemp("catalog-dagbag"))
+
+
+def test_the_update_task_declares_the_catalog_asset(dagbag: dict) -> None:
+    assert dagbag["errors"] == {}
+    tasks = dagbag["dags"]["paywall_catalog"]["tasks"]
+    assert set(tasks) == {"update"}
+    assert tasks["update"]["outlets"] == ["paywall_catalog_paywall_articles"]
+    assert tasks["update"]["retries"] >= 2
+
+
+@pytest.fixture
+def dag_module(make_mem_ctx, monkeypatch: pytest.MonkeyPatch) -> tuple[ModuleType, Context, Desk]:
+    source = Desk()
+    ctx = make_mem_ctx(
+        pipeline={"name": "desk_pipeline"},
+        sources=[{"name": "desk", "kind": "local", "path": "/nonexistent"}],
+        catalog={"iceberg": {"enabled": False}},
+    )
+    ctx.source = lambda name: source  # type: ignore[method-assign]
+    assert ctx.settings.path is not None
+    monkeypatch.setenv("PAYWALL_CONFIG", str(ctx.settings.path))
+    spec = importlib.util.spec_from_file_location("paywall_catalog_dag", REPO / "dags" /
+                                                  "paywall_catalog.py")  # fmt: skip
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "paywall_catalog_dag", module)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "pipeline_context", lambda settings: ctx)
+    monkeypatch.setattr(module, "endpoint_for", lambda connection_id: None)
+    return module, ctx, source
+
+
+def run_task(module: ModuleType, extras: list[dict[str, Any] | None], **params: Any) -> Any:
+    dag = module.paywall_catalog()
+    callable_ = dag.task_dict["update"].python_callable
+    outlet = SimpleNamespace(extra=None)
+    events = {module.MANIFESTS: [SimpleNamespace(extra=e) for e in extras]}
+    out = callable_(
+        params=params,
+        triggering_asset_events=events,
+        outlet_events={module.CATALOG: outlet},
+    )
+    return out, outlet.extra
+
+
+def test_the_task_applies_the_events_manifests_and_reports_counts(dag_module) -> None:
+    module, ctx, source = dag_module
+    source.put("a.txt", 0)
+    first = run_interval(ctx, day_interval(0))
+    out, extra = run_task(module, [first.asset_extra()])  # a new catalog: full scan
+    assert out["applied"] == [first.manifest_key] and extra["articles"] == 1
+    assert json.loads(json.dumps(extra)) == extra and extra["manifest_keys"] == out["applied"]
+    source.put("b.txt", 1)
+    second = run_interval(ctx, day_interval(1))
+    out, extra = run_task(module, [second.asset_extra(), first.asset_extra()])
+    assert out["scan"] == "tail" and out["applied"] == [second.manifest_key]
+    assert out["replayed"] == 1 and extra["changed"]
+    assert {a["source_id"] for a in read_catalog(ctx.store, ctx.layout)} == {"a.txt", "b.txt"}
+
+
+def test_a_manual_run_without_events_rescans(dag_module) -> None:
+    module, ctx, source = dag_module
+    run_task(module, [])
+    source.put("a.txt", 0)
+    run_interval(ctx, day_interval(-3))  # empty interval, and an older one with no event
+    run_interval(ctx, day_interval(0))
+    out, _ = run_task(module, [])
+    assert out["scan"] == "full" and len(out["applied"]) == 2
+
+
+def test_a_busy_catalog_is_retried_a_broken_one_fails_for_good(dag_module) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    module, _, _ = dag_module
+
+    def busy(*args: Any, **kwargs: Any) -> Any:
+        raise CatalogError("held", code=ErrorCode.CATALOG_BUSY)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise CatalogError("a month index does not match its sha256")
+
+    module.refresh = busy
+    with pytest.raises(CatalogError):
+        run_task(module, [])
+    module.refresh = broken
+    with pytest.raises(AirflowFailException, match="does not match"):
+        run_task(module, [])
+
+
+def test_the_dag_file_stays_thin() -> None:
+    text = Path(REPO / "dags" / "paywall_catalog.py").read_text()
+    assert "import pyiceberg" not in text and "import duckdb" not in text
