@@ -1223,12 +1223,12 @@ def refresh(
             due = last is None or now() - last >= timedelta(hours=cfg.rescan_every_hours)
         full = rescan or update.new or bool(bad) or due
         listed: dict[str, str | None] = {k: None for k in keys if k not in bad}
-        if full or update.root.newest_interval:
-            start = "" if full else layout.run_prefix(update.root.newest_interval)[:-1]
-            for item in store.list(layout.public_bucket, layout.runs_prefix(), start_after=start):
-                manifest = layout.manifest_of(item.key)
-                if manifest is not None:
-                    listed[manifest] = item.etag
+        newest = update.root.newest_interval
+        start = layout.run_prefix(newest)[:-1] if newest and not full else ""
+        for item in store.list(layout.public_bucket, layout.runs_prefix(), start_after=start):
+            manifest = layout.manifest_of(item.key)
+            if manifest is not None:
+                listed[manifest] = item.etag
         candidates: list[_Candidate] = []
         for key, etag in listed.items():
             found = update.candidate(key, etag)

@@ -407,17 +407,24 @@ def pub() -> Publisher:
 
 
 def consumer_copy(pub: Publisher) -> MemoryStore:
-    """The publisher's objects in a new store whose catalog was made *before* any manifest
-    was committed: later updates see only the events they are given (and the tail)."""
+    """The publisher's objects but its runs, in a new store with an empty catalog: each
+    manifest arrives with its own event (:func:`deliver`), in the order a test chooses."""
     store = MemoryStore.with_buckets("pub-bucket", "priv-bucket")
     for bucket, objects in pub.store.buckets.items():
         store.buckets[bucket].update(
             (k, o) for k, o in objects.items() if not k.startswith(("catalog/", "runs/"))
         )
     refresh(store, pub.layout)
-    for bucket, objects in pub.store.buckets.items():
-        store.buckets[bucket].update((k, o) for k, o in objects.items() if k.startswith("runs/"))
     return store
+
+
+def deliver(store: MemoryStore, pub: Publisher, *keys: str) -> Any:
+    """Commit these manifests into the consumer's store (as they are now), then update on
+    their events: the tail listing cannot reorder what it does not see yet."""
+    for key in keys:
+        for name in (key, pub.layout.commit_marker(key)):
+            store.buckets["pub-bucket"][name] = pub.store.buckets["pub-bucket"][name]
+    return refresh(store, pub.layout, list(keys))
 
 
 def ids(*sids: str) -> set[str]:
@@ -432,7 +439,7 @@ def test_a_republished_article_leaves_its_old_day_in_any_order(pub: Publisher) -
     for order in ([first, moved], [moved, first], [moved, first, moved], [[first, moved]]):
         store = consumer_copy(pub)
         for keys in order:
-            refresh(store, pub.layout, keys if isinstance(keys, list) else [keys])
+            deliver(store, pub, *(keys if isinstance(keys, list) else [keys]))
         now = listed(store, pub.layout)
         assert set(now) == ids("a", "b")
         assert now[article_id("desk", "a")]["timestamp"].startswith("2026-11-22")
@@ -483,7 +490,7 @@ def test_a_failure_without_a_public_side_never_unpublishes(pub: Publisher) -> No
     for order in ([first, failed], [failed, first]):
         store = consumer_copy(pub)
         for key in order:
-            refresh(store, pub.layout, [key])
+            deliver(store, pub, key)
         assert set(listed(store, pub.layout)) == ids("a")
     assert set(reference(pub.store, pub.layout)) == ids("a")
 
@@ -616,6 +623,12 @@ def test_a_missed_event_is_caught_by_the_tail_and_an_old_rerun_by_a_rescan(
     assert set(listed(pub.store, pub.layout)) == ids("b", "c")
 
 
+def test_an_empty_catalog_finds_the_first_manifest_without_an_event(pub: Publisher) -> None:
+    assert refresh(pub.store, pub.layout).applied == ()  # nothing committed yet
+    key = pub.commit(day_interval(0), [pub.record("a", 0)])
+    assert refresh(pub.store, pub.layout).applied == (key,)
+
+
 def test_a_periodic_rescan_catches_what_no_event_announced(pub: Publisher) -> None:
     now = [T0 + timedelta(days=40)]
     clock = lambda: now[0]  # noqa: E731
@@ -637,10 +650,24 @@ def test_a_partial_run_older_than_its_full_manifest_is_superseded(pub: Publisher
     for order in ([partial, full, late], [late, full, partial], [full, late, partial]):
         store = consumer_copy(pub)
         for key in order:
-            refresh(store, pub.layout, [key])
+            deliver(store, pub, key)
         now = listed(store, pub.layout)
         assert {a["source_id"]: a["revision"] for a in now.values()} == {"a": 6, "b": 9}
         assert now == reference(store, pub.layout)
+
+
+def test_a_full_manifest_replaces_what_an_older_partial_said_even_when_it_says_less(
+    pub: Publisher,
+) -> None:
+    """Superseded means superseded: a decisive record of an older partial run does not
+    outrank the full manifest's failure of the same interval (the reader ignores it)."""
+    partial = pub.commit(day_interval(0), [pub.record("a", 0)], partial="early")
+    full = pub.commit(day_interval(0), [pub.record("a", 0, "failed")])
+    for order in ([partial, full], [full, partial]):
+        store = consumer_copy(pub)
+        for key in order:
+            deliver(store, pub, key)
+        assert listed(store, pub.layout) == reference(store, pub.layout) == {}
 
 
 def test_a_partial_run_before_any_full_manifest_counts_until_one_supersedes_it(
