@@ -97,7 +97,7 @@ class IcebergSettings(_Strict):
     namespace: str | None = Field(None, pattern=_NAME)  # default: the pipeline name
     table: str = Field("articles", pattern=_NAME)
     latest_table: str = Field("articles_latest", pattern=_NAME)
-    keep_snapshots: int = Field(100, ge=2, le=100_000)
+    keep_snapshots: int = Field(30, ge=2, le=100_000)
 
     @model_validator(mode="after")
     def _two_tables(self) -> IcebergSettings:

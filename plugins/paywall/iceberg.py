@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -162,12 +162,20 @@ def _s3_properties(endpoint: S3Endpoint) -> dict[str, str]:
 
 
 def open_catalog(
-    cfg: IcebergSettings, name: str, warehouse: str, endpoint: S3Endpoint, config_dir: Path | None
+    cfg: IcebergSettings,
+    name: str,
+    warehouse: str,
+    endpoint: S3Endpoint,
+    config_dir: Path | None,
+    properties: Mapping[str, str] | None = None,
 ) -> Catalog:
     """A pyiceberg catalog from the settings alone: ``~/.pyiceberg.yaml`` and ``PYICEBERG_*``
-    variables are not consulted, so a developer's own configuration cannot redirect it."""
+    variables are not consulted, so a developer's own configuration cannot redirect it.
+    ``properties`` adds pyiceberg catalog properties (a REST catalog's ``credential`` or
+    ``token``, a ``py-io-impl``), passed by the caller, never read from the config file."""
     props = {"warehouse": warehouse, "uri": catalog_uri(cfg, config_dir)}
     props |= _s3_properties(endpoint)
+    props |= dict(properties or {})
     if cfg.catalog == "sql":
         from pyiceberg.catalog.sql import SqlCatalog
 
@@ -188,7 +196,7 @@ class IcebergSink:
         pipeline: str,
         table: str = "articles",
         latest_table: str = "articles_latest",
-        keep_snapshots: int = 100,
+        keep_snapshots: int = 30,
     ) -> None:
         self.catalog = catalog
         self.namespace = namespace
