@@ -115,3 +115,20 @@ def test_a_busy_catalog_is_retried_a_broken_one_fails_for_good(dag_module) -> No
 def test_the_dag_file_stays_thin() -> None:
     text = Path(REPO / "dags" / "paywall_catalog.py").read_text()
     assert "import pyiceberg" not in text and "import duckdb" not in text
+
+
+def test_the_cluster_points_every_process_at_one_postgres_iceberg_catalog(
+    tmp_path: Path, settings: Any
+) -> None:
+    from paywall_dev.cluster import ICEBERG_DB, Cluster
+    from paywall_dev.servers import S3Server
+
+    cluster = Cluster(tmp_path / "cluster", S3Server("seaweedfs", tmp_path / "s3", port=9),
+                      settings, tmp_path / "pipeline.yaml")  # fmt: skip
+    uri_env = settings.catalog.iceberg.uri_env
+    control, worker = cluster.control_env(), cluster.worker_env("worker-1")
+    assert control[uri_env] == worker[uri_env] == cluster.postgres.iceberg_url
+    assert control[uri_env].startswith("postgresql+psycopg2://") and control[uri_env].endswith(
+        f"@127.0.0.1:{cluster.ports.postgres}/{ICEBERG_DB}"
+    )
+    assert cluster.postgres.database != ICEBERG_DB  # not inside Airflow's own database
