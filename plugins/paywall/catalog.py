@@ -136,13 +136,14 @@ class State(StrEnum):
     LIVE = "live"  # listed: a public side the record vouches for
     QUARANTINED = "quarantined"  # refused or retracted
     FAILED = "failed"  # could not be fetched and has no public side (never overrides)
-    DROPPED = "dropped"  # no longer in its interval's rerun manifest
+    DROPPED = "dropped"  # its interval's rerun no longer has it: no claim at all
     INVALID = "invalid"  # the record breaks the contract: never listed
-    MOVED = "moved"  # the article's current entry is in another day (``moved_to``)
 
     @property
-    def decisive(self) -> bool:
-        return self is not State.FAILED
+    def rank(self) -> int:
+        """Claims of higher rank win whatever their order: a failure without a public side
+        never outranks what is known, and a drop withdraws a claim without making one."""
+        return {State.DROPPED: 0, State.FAILED: 1}.get(self, 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +183,13 @@ class Entry:
     moved_to: str | None = None
 
     @property
-    def key(self) -> tuple[bool, Order]:
-        """What decides between two entries of one article: decisive first, then order."""
-        return (self.state.decisive, self.order)
+    def key(self) -> tuple[int, Order]:
+        """What decides between two claims on one article: rank first, then order."""
+        return (self.state.rank, self.order)
+
+    @property
+    def listed(self) -> bool:
+        return self.state is State.LIVE and self.moved_to is None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -233,26 +238,13 @@ class Entry:
         )
 
     def same_as(self, other: Entry) -> bool:
-        """Whether two entries say the same about the article (whatever their order)."""
-        return replace(self, order=NO_ORDER) == replace(other, order=NO_ORDER)
-
-    def moved(self, to: str) -> Entry:
-        """What stays in a day the article left for ``to``. Its content depends only on the
-        article and where it went, so any order of events leaves the same bytes."""
-        return Entry(
-            article_id=self.article_id,
-            source=self.source,
-            source_id=self.source_id,
-            timestamp="",
-            state=State.MOVED,
-            order=NO_ORDER,
-            outcome="moved",
-            status="moved",
-            moved_to=to,
+        """Whether two claims say the same about the article (whatever their order)."""
+        return replace(self, order=NO_ORDER, moved_to=None) == replace(
+            other, order=NO_ORDER, moved_to=None
         )
 
     def dropped(self, order: Order) -> Entry:
-        """What stays when the interval's rerun no longer lists the article."""
+        """A claim withdrawn: the interval's rerun (``order``) no longer has the article."""
         return Entry(
             article_id=self.article_id,
             source=self.source,
@@ -263,6 +255,7 @@ class Entry:
             outcome="dropped",
             status="not_listed",
             reason=f"no longer in {order.manifest}",
+            moved_to=self.moved_to,
         )
 
 
@@ -360,12 +353,11 @@ class Partition:
 
     def to_bytes(self, pipeline: str) -> bytes:
         live = sorted(
-            (e for e in self.entries.values() if e.state is State.LIVE),
+            (e for e in self.entries.values() if e.listed),
             key=lambda e: (e.timestamp, e.article_id),
         )
         rest = sorted(
-            (e for e in self.entries.values() if e.state is not State.LIVE),
-            key=lambda e: e.article_id,
+            (e for e in self.entries.values() if not e.listed), key=lambda e: e.article_id
         )
         return dumps(
             {
@@ -390,7 +382,7 @@ class Partition:
 
     @property
     def live(self) -> int:
-        return sum(e.state is State.LIVE for e in self.entries.values())
+        return sum(e.listed for e in self.entries.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -849,15 +841,15 @@ class _Update:
         return self._batch(candidate, touched)
 
     def _other_days(self, wanted: Mapping[str, tuple[str, Entry]]) -> dict[str, tuple[str, ...]]:
-        """For articles new to their day (or moved away from it): the other days whose
-        partitions have held them, from their locators (written first, so never missing)."""
+        """For articles new to their day, or listed in another one: the other days whose
+        partitions hold them, from their locators (written before any partition is)."""
         if not self.track_moves:
             return {}
         need = [
             (aid, day)
             for aid, (day, entry) in wanted.items()
             if _ARTICLE_ID.match(aid)
-            and ((held := self.days[day].entries.get(aid)) is None or held.state is State.MOVED)
+            and ((held := self.days[day].entries.get(aid)) is None or held.moved_to is not None)
         ]
         if not need:
             return {}
@@ -867,6 +859,18 @@ class _Update:
         for day in sorted({d for days in others.values() for d in days}):
             self.day(day)
         return others
+
+    def _days_of(self, article_id: str) -> tuple[str, ...]:
+        """Every day the locator names for a known article (loaded): where a claim that
+        outranks a withdrawn one may be."""
+        if not self.track_moves or not _ARTICLE_ID.match(article_id):
+            return ()
+        body = self.store.get(self.bucket, self.layout.catalog_locator(article_id))
+        days = [str(d) for d in json.loads(body).get("days", ())] if body else []
+        days = [d for d in days if _DAY.match(d)]
+        for day in days:
+            self.day(day)
+        return tuple(days)
 
     def _locate(self, article_id: str, day: str) -> tuple[str, ...]:
         key = self.layout.catalog_locator(article_id)
@@ -892,6 +896,28 @@ class _Update:
             return tuple(d for d in days if d != day and _DAY.match(d))
         raise CatalogError(f"locator {key} keeps changing under the lease; retry the update")
 
+    def _listed(self, aid: str, days: Iterable[str]) -> tuple[str, Entry] | None:
+        """The article's listed claim among these days (the one not pointing elsewhere)."""
+        claims = [(d, self.days[d].entries[aid]) for d in days if aid in self.days[d].entries]
+        primaries = [c for c in claims if c[1].moved_to is None]
+        return max(primaries or claims, key=lambda c: (c[1].key, c[0]), default=None)
+
+    def _settle(self, aid: str, days: Iterable[str]) -> tuple[str, Entry] | None:
+        """The best claim of these days becomes the article's one (``moved_to`` None); every
+        other day keeps its own best claim, pointing at the winner's day (``moved_to``). A
+        function of the claims alone: any order of events leaves the same bytes."""
+        claims = [(d, self.days[d].entries[aid]) for d in sorted(set(days))
+                  if aid in self.days[d].entries]  # fmt: skip
+        if not claims:
+            return None
+        best_day, _ = max(claims, key=lambda c: (c[1].key, c[0]))
+        for day, claim in claims:
+            want = None if day == best_day else best_day
+            if claim.moved_to != want:
+                self.days[day].entries[aid] = replace(claim, moved_to=want)
+                self.dirty_days.add(day)
+        return best_day, self.days[best_day].entries[aid]
+
     def _resolve(
         self,
         aid: str,
@@ -900,59 +926,71 @@ class _Update:
         other_days: Sequence[str],
         full: Order | None,
     ) -> tuple[str, Entry | None, str, Entry] | None:
-        """Place the record's entry if it beats the article's current one: decisive before
-        not, then by order; a full manifest (``full``) also replaces whatever an older
-        version or partial run of its own interval said. A record that loses to an entry
-        in another day leaves a ``moved`` pointer in its own day."""
-        holders = [d for d in (day, *other_days) if aid in self.days[d].entries]
-        primary_day, primary = day, None
+        """Record the entry as its day's claim when it beats the day's current one (rank,
+        then order); a full manifest (``full``) also withdraws every older claim of its own
+        interval, in any day. Then the best claim of all days is the listed one. Returns the
+        change of the listed claim, if any (a row for the tables)."""
+        holders = [d for d in dict.fromkeys((day, *other_days)) if aid in self.days[d].entries]
+        before = self._listed(aid, holders)
+
+        def superseded(claim: Entry) -> bool:
+            return (
+                full is not None
+                and claim.state is not State.DROPPED
+                and claim.order.interval == full.interval
+                and claim.order < full
+            )
+
         for d in holders:
-            held = self.days[d].entries[aid]
-            if held.state is not State.MOVED and (primary is None or held.key > primary.key):
-                primary_day, primary = d, held
-        supersedes = (
-            full is not None
-            and primary is not None
-            and primary.order.interval == full.interval
-            and primary.order < full
-        )
-        if primary is not None and entry.key <= primary.key and not supersedes:
-            if primary_day != day and aid not in self.days[day].entries:
-                self.days[day].entries[aid] = entry.moved(primary_day)
-                self.dirty_days.add(day)
-            return None  # an older (or the same) record: the catalog already says more
-        self.days[day].entries[aid] = entry
-        self.dirty_days.add(day)
-        for d in holders:
-            if d != day and self.days[d].entries[aid] != (moved := entry.moved(day)):
-                self.days[d].entries[aid] = moved
+            claim = self.days[d].entries[aid]
+            if d != day and full is not None and superseded(claim):
+                self.days[d].entries[aid] = claim.dropped(full)
                 self.dirty_days.add(d)
-        if primary is not None and primary_day == day and primary.same_as(entry):
-            return None  # a rerun that found it unchanged: newer order, no new row
-        return (primary_day, primary, day, entry)
+        held = self.days[day].entries.get(aid)
+        if held is None or entry.key > held.key or (full is not None and superseded(held)):
+            self.days[day].entries[aid] = replace(entry, moved_to=held.moved_to if held else None)
+            self.dirty_days.add(day)
+        days = {day, *holders}
+        if (
+            before is not None
+            and before[0] == day
+            and not other_days
+            and self.days[day].entries[aid].key < before[1].key
+        ):  # the listed claim here lost rank: a claim in another day may now be the best
+            days |= set(self._days_of(aid))
+        after = self._settle(aid, days)
+        assert after is not None
+        if before is not None and before[0] == after[0] and before[1].same_as(after[1]):
+            return None  # unchanged (a rerun that found it as it was): no new row
+        return (before[0] if before else after[0], before[1] if before else None, *after)
 
     def _drop_missing(
         self, month: MonthIndex, slug: str, order: Order, present: set[str]
     ) -> list[tuple[str, Entry | None, str, Entry]]:
-        """A rerun's full manifest without an article that an older version of this
-        interval listed: the article leaves (``dropped``) unless a later record holds it."""
+        """A rerun's full manifest without an article an older version of this interval
+        had: that claim is withdrawn (``dropped``); a claim of another interval may then be
+        the best one again (found through the locator)."""
         days = sorted({d for ref in month.manifests.values() if ref.interval == slug
                        for d in ref.days})  # fmt: skip
-        dropped: list[tuple[str, Entry | None, str, Entry]] = []
+        changes: list[tuple[str, Entry | None, str, Entry]] = []
         for day in days:
             partition = self.day(day)
             for aid, held in sorted(partition.entries.items()):
                 if (
-                    aid not in present
-                    and held.state not in (State.MOVED, State.DROPPED)
-                    and held.order.interval == slug
-                    and held.order < order
+                    aid in present
+                    or held.state is State.DROPPED
+                    or held.order.interval != slug
+                    or not held.order < order
                 ):
-                    gone = held.dropped(order)
-                    partition.entries[aid] = gone
-                    self.dirty_days.add(day)
-                    dropped.append((day, held, day, gone))
-        return dropped
+                    continue
+                partition.entries[aid] = held.dropped(order)
+                self.dirty_days.add(day)
+                if held.moved_to is not None:
+                    continue  # it was not the listed claim: nothing listed changes
+                after = self._settle(aid, {day, *self._days_of(aid)})
+                assert after is not None
+                changes.append((day, held, *after))
+        return changes
 
     # --------------------------------------------------------------------- rows
 
