@@ -27,18 +27,23 @@ root -> month -> day and checks each sha256 always sees one committed state.
   wins. A partial run committed before the interval's full manifest is superseded by it, as
   :func:`paywall.reader.interval_runs` says.
 - *State.* A ``published`` record, or a ``failed`` one that carries the previous public side,
-  lists the article (``live``); ``quarantined`` removes it (retractions are quarantines); a
-  ``failed`` record without a public side never removes a decisive state, so a fetch failure
-  never unpublishes. When a rerun's full manifest no longer has an article that came from an
-  older version of it, the article is ``dropped``.
+  lists the article (``live``); ``quarantined`` removes it (retractions are quarantines). A
+  claim's rank comes before its order: a ``failed`` record without a public side (rank 1)
+  never outranks a published or quarantined one (rank 2), so a fetch failure never
+  unpublishes; when a rerun's full manifest no longer has an article an older version of
+  it had, that claim is withdrawn (``dropped``, rank 0) and the next best claim, if any
+  (another interval's), is listed again.
 - *Exactly once.* Each applied manifest is recorded by key and sha256 (and its marker's
   ETag) in its month index: a replayed or out-of-order event changes nothing, a manifest
   replaced by a rerun (new sha256) is applied again and supersedes the older version for its
-  articles. The state is a maximum over a total order, so any order of events gives the
-  same catalog, byte for byte.
-- *Moves.* An article whose timestamp moves to another day (a re-published article) leaves
-  its old day's partition (a ``moved`` entry pointing at the new day). The locator object
-  finds the old day without a scan: one conditional PUT per article new to a day.
+  articles. What is listed is a maximum over a total order, so any order of events lists
+  the same articles (and leaves the same bytes, unless a partial run older than its full
+  manifest was applied before it: its withdrawn claims stay as ``dropped`` traces).
+- *Moves.* Each day partition keeps the best claim it has seen for each article; only the
+  best claim of all days is listed, the others point at its day (``moved_to``). So an
+  article re-published on a later day leaves its old day's list, and comes back to it if
+  the later claim is withdrawn. The locator object finds the other days without a scan:
+  one conditional PUT per article new to a day.
 - *Fail closed.* A record whose public objects are not under ``free/<source>/`` and
   ``meta/<source>/``, or that lacks either, is ``invalid``: never listed. An event naming
   a key outside this pipeline's runs, an uncommitted manifest, or one whose sha256 does not
