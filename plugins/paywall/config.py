@@ -91,7 +91,9 @@ class IcebergSettings(_Strict):
     # sql: a SQLAlchemy URL (sqlite:///relative/to/this/file.db, postgresql+psycopg2://...);
     # rest: the REST catalog's URL. The environment variable named by uri_env overrides it,
     # so a URL holding a password never has to be in this file.
-    uri: str = "sqlite:///../.state/iceberg/catalog.db"
+    # Default: a SQLite file beside the config file, so two configs never share tables by
+    # accident; the shipped config puts it under the repository's .state/.
+    uri: str = "sqlite:///iceberg-catalog.db"
     uri_env: str = Field("PAYWALL_ICEBERG_URI", pattern=r"^[A-Z_][A-Z0-9_]*$")
     warehouse: str | None = Field(None, pattern=r"^s3a?://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")
     namespace: str | None = Field(None, pattern=_NAME)  # default: the pipeline name

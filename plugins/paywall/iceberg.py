@@ -197,8 +197,10 @@ class IcebergSink:
         table: str = "articles",
         latest_table: str = "articles_latest",
         keep_snapshots: int = 30,
+        warehouse: str | None = None,
     ) -> None:
         self.catalog = catalog
+        self.warehouse = warehouse
         self.namespace = namespace
         self.pipeline = pipeline
         self.names = (f"{namespace}.{table}", f"{namespace}.{latest_table}")
@@ -229,6 +231,12 @@ class IcebergSink:
                     properties=TABLE_PROPERTIES | {PIPELINE_PROPERTY: self.pipeline},
                 )
                 log.info("created Iceberg table %s at %s", name, table.location())
+            if self.warehouse and not table.location().startswith(self.warehouse.rstrip("/") + "/"):
+                raise CatalogError(
+                    f"Iceberg table {name} lives at {table.location()}, outside the warehouse "
+                    f"{self.warehouse}: this catalog belongs to another deployment; point "
+                    "catalog.iceberg.uri at another catalog"
+                )
             owner = table.properties.get(PIPELINE_PROPERTY)
             if owner != self.pipeline:
                 raise CatalogError(
@@ -343,10 +351,8 @@ def sink_for(settings: Settings, endpoint: S3Endpoint) -> IcebergSink | None:
         settings.storage.public_bucket, settings.storage.private_bucket, settings.pipeline.name
     )
     config_dir = settings.path.resolve().parent if settings.path else None
-    catalog = open_catalog(
-        cfg, settings.pipeline.name, cfg.warehouse or layout.iceberg_warehouse(), endpoint,
-        config_dir,
-    )  # fmt: skip
+    warehouse = cfg.warehouse or layout.iceberg_warehouse()
+    catalog = open_catalog(cfg, settings.pipeline.name, warehouse, endpoint, config_dir)
     sink = IcebergSink(
         catalog,
         cfg.namespace or settings.pipeline.name,
@@ -354,6 +360,7 @@ def sink_for(settings: Settings, endpoint: S3Endpoint) -> IcebergSink | None:
         table=cfg.table,
         latest_table=cfg.latest_table,
         keep_snapshots=cfg.keep_snapshots,
+        warehouse=warehouse,
     )
     sink.open()
     return sink

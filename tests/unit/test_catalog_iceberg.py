@@ -17,7 +17,7 @@ from paywall.config import IcebergSettings, load_settings
 from paywall.errors import CatalogError
 from paywall.iceberg import SNAPSHOT_SHA, IcebergSink, catalog_uri, open_catalog, schema
 from paywall.s3 import S3Endpoint
-from tests.conftest import write_config
+from tests.conftest import REPO, write_config
 from tests.unit.test_catalog import Publisher, day_interval, ids, pub  # noqa: F401
 
 warnings.filterwarnings("ignore", message="Delete operation did not match any records")
@@ -162,6 +162,16 @@ def test_schema_evolution_adds_new_columns_to_an_existing_table(tmp_path: Path) 
     assert old_row["paid_chars"] is None and old_row["source_id"] == "x"
 
 
+def test_a_table_outside_the_warehouse_is_refused(tmp_path: Path) -> None:
+    """Two deployments sharing one catalog database must not write into each other."""
+    cfg = IcebergSettings(uri=f"sqlite:///{tmp_path}/catalog.db")
+    one = open_catalog(cfg, "p1", f"file://{tmp_path}/wh-one", S3Endpoint(), tmp_path)
+    IcebergSink(one, "p1", pipeline="p1", warehouse=f"file://{tmp_path}/wh-one").open()
+    two = open_catalog(cfg, "p1", f"file://{tmp_path}/wh-two", S3Endpoint(), tmp_path)
+    with pytest.raises(CatalogError, match="outside the warehouse"):
+        IcebergSink(two, "p1", pipeline="p1", warehouse=f"file://{tmp_path}/wh-two").open()
+
+
 def test_a_table_of_another_pipeline_is_refused(tmp_path: Path) -> None:
     cfg = IcebergSettings(uri=f"sqlite:///{tmp_path}/catalog.db")
     catalog = open_catalog(cfg, "t", f"file://{tmp_path}/wh", S3Endpoint(), tmp_path)
@@ -180,8 +190,10 @@ def test_the_catalog_uri_comes_from_the_environment_or_beside_the_config(
     cfg = settings.catalog.iceberg
     monkeypatch.delenv(cfg.uri_env, raising=False)
     uri = catalog_uri(cfg, config.parent)
-    assert uri == f"sqlite:///{(tmp_path / '.state' / 'iceberg' / 'catalog.db').resolve()}"
-    assert (tmp_path / ".state" / "iceberg").is_dir()
+    assert uri == f"sqlite:///{(tmp_path / 'conf' / 'iceberg-catalog.db').resolve()}"
+    shipped = load_settings(REPO / "config" / "pipeline.yaml").catalog.iceberg
+    expected = (REPO / ".state" / "iceberg" / "catalog.db").resolve()
+    assert catalog_uri(shipped, REPO / "config") == f"sqlite:///{expected}"
     monkeypatch.setenv(cfg.uri_env, "postgresql+psycopg2://u:p@127.0.0.1:1/iceberg")
     assert catalog_uri(cfg, config.parent) == "postgresql+psycopg2://u:p@127.0.0.1:1/iceberg"
     with pytest.raises(ValueError, match="differ"):
