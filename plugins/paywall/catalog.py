@@ -68,7 +68,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from paywall.config import CatalogSettings
-from paywall.errors import CatalogError, ErrorCode, PreconditionFailed
+from paywall.errors import CatalogError, ErrorCode, PaywallError, PreconditionFailed
 from paywall.layout import EXTENSIONS, Layout
 from paywall.metadata import sha256_hex
 from paywall.model import CommitMarker, Interval, ManifestRecord, Outcome, Role, dumps
@@ -1219,9 +1219,14 @@ class _Lease:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        found = self.store.get(self.bucket, self.key)
-        if found is not None and json.loads(found).get("owner") == self.token:
-            self.store.delete(self.bucket, [self.key])
+        """Release the lease if it is still ours (a failure here must not hide the update's
+        own error: an unreleased lease simply expires)."""
+        try:
+            found = self.store.get(self.bucket, self.key)
+            if found is not None and json.loads(found).get("owner") == self.token:
+                self.store.delete(self.bucket, [self.key])
+        except (PaywallError, ValueError, AttributeError) as error:
+            log.warning("catalog lease %s not released (%s); it expires", self.key, error)
 
 
 # ----------------------------------------------------------------------------- API
