@@ -344,7 +344,7 @@ class _NoCalls(list):  # type: ignore[type-arg]
 
 
 def make_world(store: Store, endpoint: S3Endpoint | None, root: Path, name: str,
-               articles: int, iceberg: bool) -> World:  # fmt: skip
+               articles: int, iceberg: bool, keep: int = 30) -> World:  # fmt: skip
     layout = Layout("bench-public", "bench-private", name)
     sink = None
     if iceberg:
@@ -353,7 +353,7 @@ def make_world(store: Store, endpoint: S3Endpoint | None, root: Path, name: str,
                      else layout.iceberg_warehouse())  # fmt: skip
         catalog = open_catalog(cfg, "bench", warehouse, endpoint or S3Endpoint(), root,
                                properties={"py-io-impl": "__main__.CountingFileIO"})  # fmt: skip
-        sink = IcebergSink(catalog, name, pipeline=name, keep_snapshots=cfg.keep_snapshots)
+        sink = IcebergSink(catalog, name, pipeline=name, keep_snapshots=keep)
         sink.open()
     return World(CountingStore(store), layout, sink, articles)
 
@@ -370,13 +370,15 @@ def main() -> int:
     parser.add_argument("--articles", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-iceberg", action="store_true")
+    parser.add_argument("--keep-snapshots", type=int, default=IcebergSettings().keep_snapshots)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="paywall-history-"))
     store, endpoint, server = open_store(args.backend, root)
     iceberg = not args.no_iceberg
     try:
-        world = make_world(store, endpoint, root, "history", args.articles, iceberg)
+        keep = args.keep_snapshots
+        world = make_world(store, endpoint, root, "history", args.articles, iceberg, keep)
         curve: list[dict[str, Any]] = []
         started = time.perf_counter()
         for day in range(args.days - 1):
@@ -389,7 +391,9 @@ def main() -> int:
                       f"({time.perf_counter() - started:.0f}s so far)", flush=True)  # fmt: skip
         firsts, lasts = [], []
         for repeat in range(args.repeats):
-            fresh = make_world(store, endpoint, root, f"first{repeat}", args.articles, iceberg)
+            fresh = make_world(
+                store, endpoint, root, f"first{repeat}", args.articles, iceberg, keep
+            )
             pairs = [("first", fresh, 0), ("last", world, args.days - 1 + repeat)]
             for label, target, day in pairs if repeat % 2 == 0 else pairs[::-1]:
                 sample = target.update(target.commit_day(day))
@@ -418,6 +422,7 @@ def main() -> int:
             "days": args.days,
             "articles_per_day": args.articles,
             "iceberg": iceberg,
+            "keep_snapshots": keep,
             "first": firsts,
             "last": lasts,
             "ratio_seconds": statistics.median(s["seconds"] for s in lasts)
