@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: setup run test test-fast up down cluster-up cluster-down lint format bench lock minio clean
+.PHONY: setup run test test-fast up down cluster-up cluster-down compose-up compose-down lint format bench lock minio clean
 
 setup: $(STAMP)
 
@@ -16,6 +16,7 @@ test: setup lint ## lint and types, then the whole suite; starts every server it
 	bash scripts/build-minio.sh
 	bash scripts/install-chromium.sh
 	bash scripts/install-cluster-deps.sh
+	bash scripts/install-podman.sh
 	$(PY) -m pytest
 
 test-fast: setup ## unit tests only
@@ -34,11 +35,19 @@ cluster-up: setup ## PostgreSQL + Redis + CeleryExecutor with two workers, UI on
 cluster-down: ## stop exactly what `make cluster-up` started
 	$(PY) scripts/cluster.py down
 
-lint: setup ## ruff (with Airflow's AIR rules), mypy (strict) over the package and the DAGs, hadolint
+compose-up: setup ## docker-compose.yaml under podman on stand-in images (needs .env); CELERY=1 adds the celery profile
+	bash scripts/install-podman.sh
+	bash scripts/build-minio.sh
+	$(PY) docker/podman_stack.py up $(if $(CELERY),--celery)
+
+compose-down: setup ## compose down -v, then check nothing of the stack is left
+	$(PY) docker/podman_stack.py down
+
+lint: setup ## ruff (with Airflow's AIR rules), mypy (strict) over the package, the DAGs and the dev tooling, hadolint
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy plugins/paywall dags devtools/paywall_dev
-	.venv/bin/hadolint Dockerfile
+	.venv/bin/mypy plugins/paywall plugins/paywall_ui plugins/paywall_ui_plugin.py dags tests/e2e/dags devtools/paywall_dev docker/podman_stack.py
+	.venv/bin/hadolint Dockerfile docker/*/Dockerfile
 
 format: setup
 	.venv/bin/ruff format .

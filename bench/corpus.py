@@ -33,7 +33,11 @@ def _paragraphs(rng: random.Random, pool: list[str], size: int) -> list[str]:
     return out
 
 
-def make_article(rng: random.Random, pool: list[str], index: int) -> tuple[str, bytes]:
+def make_article(rng: random.Random, everything: list[str], index: int) -> tuple[str, bytes]:
+    # Free and paid text come from disjoint halves of the sentences: a sentence repeated in
+    # both halves is what the last gate refuses (paid_text_in_free), which real articles
+    # rarely do and a benchmark of the publishing path must not do at all.
+    pool, paid_pool = everything[0::2], everything[1::2]
     size = rng.randint(2_000, 20_000)
     paras = _paragraphs(rng, pool, size)
     title = rng.choice(pool)[:30]
@@ -42,6 +46,9 @@ def make_article(rng: random.Random, pool: list[str], index: int) -> tuple[str, 
         paras.append(rng.choice(pool))
     # Place the regions' begin/end around paragraph boundaries, keeping a free preview first.
     cuts = sorted(rng.sample(range(1, len(paras)), 2 * regions))
+    for start, stop in zip(cuts[0::2], cuts[1::2], strict=True):
+        for at in range(start, stop):
+            paras[at] = "".join(rng.choice(paid_pool) for _ in range(rng.randint(2, 6)))
     kind = rng.random()
     broken = rng.random() < 0.02  # a few quarantine cases
     if kind < 0.25:  # an HTML page with chrome

@@ -2,8 +2,10 @@
 
 For each corpus size N it runs, each in its own process (so peak RSS is per phase):
 
-  bare      a boto3 loop PUTting exactly the objects the pipeline writes (same bytes, same
-            headers, same concurrency): what the S3 server on this machine can take;
+  bare      exactly the objects the pipeline writes (same bytes, same headers), PUT twice
+            into fresh buckets: by the fastest client here (paywall.fast_store.FastStore on
+            obstore, chosen by bench/clients.py), what the S3 server can take; and by a boto3
+            thread pool (the pipeline's layout), the previous yardstick, as a second column;
   pipeline  the library's process step over the corpus (read, decode, split, store, manifest);
   rerun     the same again over the unchanged corpus;
   split     text and HTML splitting without storage, beside one BeautifulSoup(page, "lxml")
@@ -16,7 +18,7 @@ Then once, at the end:
   celery    the DAG on PostgreSQL + Redis + CeleryExecutor with one, then two workers.
 
 Usage: python bench/run.py [--sizes 1000,10000] [--big] [--json FILE] [--no-dag]
-                           [--no-celery] [--celery-n 5000]
+                           [--no-celery] [--celery-n 5000] [--phases bare,pipeline,...]
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ CHUNK_SIZE = 1000
 CONCURRENCY = 16
 # Chunk processes at once, like two mapped tasks on a 2-core LocalExecutor.
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+# The fastest bare layout bench/clients.py measured here: obstore, one process, 64 in flight.
+FAST_WORKERS = int(os.environ.get("BENCH_FAST_WORKERS", "1"))
+FAST_IN_FLIGHT = int(os.environ.get("BENCH_FAST_IN_FLIGHT", "64"))
+PHASES = ("bare", "pipeline", "rerun", "split")
 
 
 def peak_rss_mb() -> float:
@@ -119,46 +125,93 @@ def phase_pipeline(config: Path) -> dict[str, Any]:
             "peak_rss_mb": max(process_rss, peak_rss_mb())}  # fmt: skip
 
 
-def _pipeline_objects(config: Path) -> list[Any]:
-    """Exactly the objects (bytes, headers) the pipeline writes for the corpus: a run on the
-    in-memory store, whose buckets then hold them. Run manifests and staging are left out:
-    the bare phase measures the articles' PUTs."""
-    from paywall.config import load_settings
-    from paywall.memstore import MemoryStore
-    from paywall.pipeline import Context, run_interval
-    from paywall.store import Blob
-
-    settings = load_settings(config)
-    storage = settings.storage
-    store = MemoryStore.with_buckets(storage.public_bucket, storage.private_bucket)
-    run_interval(Context(settings, store, lambda _c: None), _interval())
-    return [
-        Blob.of(bucket, key, stored.body, stored.content_type, encrypt=stored.encrypted,
-                metadata={k: v for k, v in stored.metadata.items() if k != "sha256"})
-        for bucket, objects in store.buckets.items()
-        for key, stored in sorted(objects.items())
-        if not key.startswith(("runs/", "staging/"))
-    ]  # fmt: skip
-
-
 def phase_bare(config: Path) -> dict[str, Any]:
-    objects = _pipeline_objects(config)
-    total_bytes = sum(o.size for o in objects)
-    # The same layout as the pipeline phase: WORKERS processes, CONCURRENCY threads each.
-    shares = [objects[i::WORKERS] for i in range(WORKERS)]
-    started = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=WORKERS, mp_context=get_context("spawn")) as pool:
-        list(pool.map(_put_all, [str(config)] * WORKERS, shares))
-    seconds = time.perf_counter() - started
-    return {"seconds": seconds, "objects": len(objects), "bytes": total_bytes,
-            "peak_rss_mb": peak_rss_mb()}  # fmt: skip
+    """The pipeline's objects (recorded from a dry pass), PUT by the fastest client and by
+    boto3, each into its own fresh buckets, one after the other in this run."""
+    from clients import rebucket, record_objects
+
+    ctx = _context(config)
+    blobs = record_objects(config, _interval())
+    total_bytes = sum(b.size for b in blobs)
+    sides: dict[str, Any] = {}
+    for side, workers, in_flight in (
+        ("fast", FAST_WORKERS, FAST_IN_FLIGHT),
+        ("boto3", WORKERS, CONCURRENCY),
+    ):
+        tag = secrets.token_hex(3)
+        buckets = {
+            ctx.layout.public_bucket: f"bare-pub-{tag}",
+            ctx.layout.private_bucket: f"bare-priv-{tag}",
+        }
+        for bucket in dict.fromkeys(buckets.values()):
+            ctx.store.client.create_bucket(Bucket=bucket)
+        objects = rebucket(blobs, buckets)
+        shares = [objects[i::workers] for i in range(workers)]
+        started = time.perf_counter()
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            cpu = sum(
+                pool.map(
+                    _put_share,
+                    [side] * workers,
+                    [str(config)] * workers,
+                    shares,
+                    [in_flight] * workers,
+                )
+            )
+        seconds = time.perf_counter() - started
+        sides[side] = {
+            "seconds": seconds,
+            "workers": workers,
+            "in_flight": in_flight,
+            "client_cpu_ms_per_put": 1000 * cpu / max(len(objects), 1),
+        }
+    return {
+        "seconds": sides["fast"]["seconds"],
+        "objects": len(blobs),
+        "bytes": total_bytes,
+        "fast": sides["fast"],
+        "boto3": sides["boto3"],
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
-def _put_all(config: str, objects: list[Any]) -> int:
+def _put_share(side: str, config: str, blobs: list[Any], in_flight: int) -> float:
+    """PUT one process's share; return the CPU seconds it took (native threads included)."""
+    from clients import cpu_seconds, md5_b64
+
     ctx = _context(Path(config))
-    with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
-        list(pool.map(ctx.store.put, objects))
-    return len(objects)
+    if side == "fast":
+        from paywall.fast_store import FastStore
+        from paywall.s3 import endpoint_from_env
+
+        store = FastStore(
+            endpoint_from_env(ctx.settings.storage.connection_id),
+            ctx.settings.storage,
+            max_in_flight=in_flight,
+        )
+        store.put_groups([blobs[:8]])  # warm-up: connections, the runtime
+        cpu = cpu_seconds()
+        store.put_groups([[b] for b in blobs[8:]])
+        return cpu_seconds() - cpu
+    client = ctx.store.client
+
+    def put(blob: Any) -> None:
+        args: dict[str, Any] = {
+            "Bucket": blob.bucket,
+            "Key": blob.key,
+            "Body": blob.body,
+            "ContentType": blob.content_type,
+            "Metadata": {"sha256": blob.sha256},
+            "ContentMD5": md5_b64(blob),
+        }
+        if blob.encrypt and ctx.settings.storage.server_side_encryption:
+            args["ServerSideEncryption"] = ctx.settings.storage.server_side_encryption
+        client.put_object(**args)
+
+    cpu = cpu_seconds()
+    with ThreadPoolExecutor(max_workers=in_flight) as pool:
+        list(pool.map(put, blobs))
+    return cpu_seconds() - cpu
 
 
 def phase_split(corpus: Path, limit: int) -> dict[str, Any]:
@@ -345,58 +398,79 @@ def run_phase(name: str, env: dict[str, str], *args: str) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench_size(n: int, env: dict[str, str], work: Path) -> dict[str, Any]:
+def bench_size(
+    n: int, env: dict[str, str], work: Path, phases: tuple[str, ...] = PHASES
+) -> dict[str, Any]:
     corpus = corpus_mod.generate(RESULTS / f"corpus-{n}", n)
     corpus_bytes = sum(p.stat().st_size for p in corpus.rglob("*.*") if p.is_file())
     tag = f"{n}-{secrets.token_hex(2)}"
-    bare = run_phase("bare", env, str(write_config(work / f"bare-{tag}.yaml", corpus, "b" + tag)))
+    out: dict[str, Any] = {"n": n, "corpus_mb": corpus_bytes / 1e6, "ratios": {}}
+    if "bare" in phases:
+        cfg = write_config(work / f"bare-{tag}.yaml", corpus, "b" + tag)
+        out["bare"] = run_phase("bare", env, str(cfg))
     pipe_cfg = write_config(work / f"pipe-{tag}.yaml", corpus, "p" + tag)
-    pipeline = run_phase("pipeline", env, str(pipe_cfg))
-    rerun = run_phase("pipeline", env, str(pipe_cfg))
-    split = run_phase("split", env, str(corpus), str(min(n, 3000)))
-    per_article = pipeline["seconds"] / max(n, 1)
-    text_per = split["text_split_s"] / max(split["texts"], 1)
-    return {
-        "n": n,
-        "corpus_mb": corpus_bytes / 1e6,
-        "bare": bare,
-        "pipeline": pipeline,
-        "rerun": rerun,
-        "split": split,
-        "ratios": {
-            "pipeline_vs_bare_throughput": bare["seconds"] / pipeline["seconds"],
-            "rerun_vs_pipeline_time": rerun["seconds"] / pipeline["seconds"],
-            "html_split_vs_lxml_parse": (
-                split["html_split_page_min_s"] / split["lxml_parse_page_min_s"]
-            ),
-            "html_split_vs_lxml_parse_whole_passes": (
-                split["html_split_s"] / split["lxml_parse_s"]
-            ),
-            "text_split_share_of_article_cost": text_per / per_article,
-            "text_split_vs_str_find": split["text_split_s"] / max(split["text_find_s"], 1e-9),
-        },
-    }
+    if "pipeline" in phases or "rerun" in phases:
+        out["pipeline"] = run_phase("pipeline", env, str(pipe_cfg))
+    if "rerun" in phases:
+        out["rerun"] = run_phase("pipeline", env, str(pipe_cfg))
+    if "split" in phases:
+        out["split"] = run_phase("split", env, str(corpus), str(min(n, 3000)))
+    ratios = out["ratios"]
+    pipeline, bare = out.get("pipeline"), out.get("bare")
+    if pipeline and bare:
+        # Time to PUT the same objects bare over the pipeline's time: throughput ratios.
+        ratios["pipeline_vs_fast_bare"] = bare["fast"]["seconds"] / pipeline["seconds"]
+        ratios["pipeline_vs_boto3_bare"] = bare["boto3"]["seconds"] / pipeline["seconds"]
+        ratios["pipeline_vs_bare_throughput"] = ratios["pipeline_vs_fast_bare"]
+    if pipeline and "rerun" in out:
+        ratios["rerun_vs_pipeline_time"] = out["rerun"]["seconds"] / pipeline["seconds"]
+    if "split" in out:
+        split = out["split"]
+        ratios["html_split_vs_lxml_parse"] = (
+            split["html_split_page_min_s"] / split["lxml_parse_page_min_s"]
+        )
+        ratios["html_split_vs_lxml_parse_whole_passes"] = (
+            split["html_split_s"] / split["lxml_parse_s"]
+        )
+        ratios["text_split_vs_str_find"] = split["text_split_s"] / max(split["text_find_s"], 1e-9)
+        if pipeline:
+            per_article = pipeline["seconds"] / max(n, 1)
+            text_per = split["text_split_s"] / max(split["texts"], 1)
+            ratios["text_split_share_of_article_cost"] = text_per / per_article
+    return out
+
+
+def _cell(value: Any, fmt: str, suffix: str = "") -> str:
+    return "-" if value is None else format(value, fmt) + suffix
 
 
 def table(results: list[dict[str, Any]]) -> str:
     rows = [
-        "| N | corpus MB | bare PUT obj/s | pipeline art/s | pipeline MB/s | pipeline/bare |"
-        " rerun/pipeline | HTML split/lxml | text split share | process RSS MB | run RSS MB |",
-        "|" + "---|" * 11,
+        "| N | corpus MB | bare PUT obj/s fastest (obstore) | bare PUT obj/s boto3"
+        " | pipeline art/s | pipeline MB/s | pipeline/fastest-bare | pipeline/boto3-bare"
+        " | rerun/pipeline | HTML split/lxml | text split share | process RSS MB | run RSS MB |",
+        "|" + "---|" * 13,
     ]
     for r in results:
-        q = r["ratios"]
+        q, bare, pipe = r["ratios"], r.get("bare"), r.get("pipeline")
+        fast_rate = bare["objects"] / bare["fast"]["seconds"] if bare else None
+        boto_rate = bare["objects"] / bare["boto3"]["seconds"] if bare else None
         rows.append(
             f"| {r['n']:,} | {r['corpus_mb']:.1f}"
-            f" | {r['bare']['objects'] / r['bare']['seconds']:.0f}"
-            f" | {r['n'] / r['pipeline']['seconds']:.0f}"
-            f" | {r['corpus_mb'] / r['pipeline']['seconds']:.2f}"
-            f" | {q['pipeline_vs_bare_throughput']:.2f}x | {q['rerun_vs_pipeline_time']:.3f}x"
-            f" | {q['html_split_vs_lxml_parse']:.2f}x | {q['text_split_share_of_article_cost']:.2%}"
-            f" | {r['pipeline']['process_peak_rss_mb']:.0f} | {r['pipeline']['peak_rss_mb']:.0f} |"
+            f" | {_cell(fast_rate, '.0f')} | {_cell(boto_rate, '.0f')}"
+            f" | {_cell(pipe and r['n'] / pipe['seconds'], '.0f')}"
+            f" | {_cell(pipe and r['corpus_mb'] / pipe['seconds'], '.2f')}"
+            f" | {_cell(q.get('pipeline_vs_fast_bare'), '.2f', 'x')}"
+            f" | {_cell(q.get('pipeline_vs_boto3_bare'), '.2f', 'x')}"
+            f" | {_cell(q.get('rerun_vs_pipeline_time'), '.3f', 'x')}"
+            f" | {_cell(q.get('html_split_vs_lxml_parse'), '.2f', 'x')}"
+            f" | {_cell(q.get('text_split_share_of_article_cost'), '.2%')}"
+            f" | {_cell(pipe and pipe['process_peak_rss_mb'], '.0f')}"
+            f" | {_cell(pipe and pipe['peak_rss_mb'], '.0f')} |"
         )
-    if len(results) >= 2:
-        a, b = results[0], results[-1]
+    timed = [r for r in results if r.get("pipeline")]
+    if len(timed) >= 2:
+        a, b = timed[0], timed[-1]
         growth = (b["pipeline"]["seconds"] / a["pipeline"]["seconds"]) / (b["n"] / a["n"])
         rss = b["pipeline"]["process_peak_rss_mb"] / a["pipeline"]["process_peak_rss_mb"]
         rows.append(
@@ -423,6 +497,9 @@ def main() -> int:
     parser.add_argument(
         "--celery-n", type=int, default=5000, help="articles for the Celery run (default 5,000)"
     )
+    parser.add_argument(
+        "--phases", default=",".join(PHASES), help=f"per-size phases (default {','.join(PHASES)})"
+    )
     parser.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase == "pipeline":
@@ -438,6 +515,9 @@ def main() -> int:
     from paywall_dev.servers import S3Server
 
     sizes = [int(s) for s in args.sizes.split(",")] + ([100_000] if args.big else [])
+    phases = tuple(p for p in args.phases.split(",") if p)
+    if unknown := set(phases) - set(PHASES):
+        parser.error(f"unknown phases {sorted(unknown)} (known: {', '.join(PHASES)})")
     RESULTS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="paywall-bench-") as tmp:
         work = Path(tmp)
@@ -446,7 +526,7 @@ def main() -> int:
             results = []
             for n in sizes:
                 print(f"[bench] N = {n:,} ...", flush=True)
-                results.append(bench_size(n, env, work))
+                results.append(bench_size(n, env, work, phases))
             dag = None
             if not args.no_dag:
                 n = min(max(sizes), 10_000)

@@ -13,9 +13,9 @@ import yaml
 
 from paywall.config import Settings, load_settings
 from paywall.memstore import MemoryStore
-from paywall.pipeline import Context
+from paywall.pipeline import Context, build_context
 from paywall.s3 import make_client
-from paywall.storage import S3Store, init_buckets
+from paywall.storage import init_buckets
 from paywall_dev.servers import S3Server, available_backends
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,10 +79,9 @@ def make_ctx(s3_server: S3Server, tmp_path: Path):
     def build(**overrides: Any) -> Context:
         config = write_config(tmp_path / f"pipeline-{secrets.token_hex(2)}.yaml", **overrides)
         settings = load_settings(config)
-        client = make_client(s3_server.endpoint)
-        init_buckets(client, settings.storage)
-        store = S3Store(client, settings.storage, s3_server.endpoint)
-        return Context(settings, store, lambda _conn: client)
+        init_buckets(make_client(s3_server.endpoint), settings.storage)
+        # The production path: the data path's client as configured (obstore by default).
+        return build_context(settings, lambda _connection_id: s3_server.endpoint)
 
     return build
 

@@ -20,7 +20,7 @@ from paywall.errors import ErrorCode, VerifyError
 from paywall.model import ChunkJob, ChunkResult, Interval, PlanRef, RunSummary
 from paywall.pipeline import Context, build_context
 from paywall.s3 import S3Endpoint, endpoint_from_connection
-from paywall.verify import probe_of, verify_run
+from paywall.verify import verify_run
 from paywall.webhook import notify_run
 
 __all__ = [
@@ -118,7 +118,7 @@ def verify_task(settings: Settings, summary: dict[str, Any]) -> dict[str, Any]:
         ctx.layout,
         run.manifest_key,
         markers=settings.markers.build(),
-        probe=probe_of(ctx.store),
+        probe=ctx.probe,
         max_concurrency=settings.storage.max_concurrency,
     )
     try:

@@ -1,13 +1,22 @@
-"""From raw article bytes to the publishable outputs and the public record (pure functions)."""
+"""From raw article bytes to the publishable outputs and the public record (pure functions).
+
+:func:`split_article` never raises: bad input is quarantined with a reason, and an
+unexpected error while splitting one article quarantines that article (``internal_error``,
+the traceback's frames in the log) so the rest of its chunk goes on.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
+import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from paywall.decoding import DecodeError, charset_from_content_type, decode
+from paywall.gate import find_paid_text, html_parts, raw_paid_regions, record_strings
 from paywall.htmlsplit import split_html, visible_text
 from paywall.metadata import (
     ArticleRecord,
@@ -15,7 +24,29 @@ from paywall.metadata import (
     sha256_hex,
     text_stats,
 )
-from paywall.segmentation import Markers, NoMarkersPolicy, Status, find_markers, split_text
+from paywall.segmentation import (
+    Markers,
+    NoMarkersPolicy,
+    Segment,
+    Status,
+    find_markers,
+    segment_dicts,
+    split_text,
+)
+
+__all__ = [
+    "Format",
+    "Outputs",
+    "RawArticle",
+    "SplitOptions",
+    "article_id",
+    "detect_format",
+    "name_bytes",
+    "safe_id",
+    "split_article",
+]
+
+log = logging.getLogger("paywall.articles")
 
 _HTML_SNIFF = re.compile(rb"^\s*(<!doctype html|<html|<head|<body|<article|<div|<p[\s>])", re.I)
 _TITLE_LIMIT = 300
@@ -58,6 +89,9 @@ class Outputs:
     record: ArticleRecord
     free: dict[str, bytes]  # extension -> bytes, e.g. {"txt": ..., "html": ...}
     paid: dict[str, bytes]
+    # Private digests (never in the public record): sha256 of the original input, and of the
+    # main free and paid halves when published. For manifests kept private and for reruns.
+    digests: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def published(self) -> bool:
@@ -82,7 +116,55 @@ def detect_format(article: RawArticle) -> Format:
 
 def article_id(source: str, source_id: str) -> str:
     """A stable, short, URL-safe id for an article: the same input always gives the same id."""
-    return sha256_hex(f"{source}\x00{source_id}")[:20]
+    return sha256_hex(f"{safe_id(source)}\x00{safe_id(source_id)}")[:20]
+
+
+_ESCAPE = re.compile(r"\\(\\|x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
+
+
+def safe_id(name: str | bytes) -> str:
+    """A printable, valid-Unicode id for a file name or object key, stable and reversible.
+
+    Names that are valid UTF-8 and printable are kept as they are (a backslash is doubled);
+    a byte that is not UTF-8 becomes ``\\xNN`` and a control, format, separator (but the
+    space) or unassigned character ``\\uNNNN``. :func:`name_bytes` gives the original bytes back.
+    """
+    raw = name if isinstance(name, bytes) else _to_bytes(name)
+    text = raw.decode("utf-8", "surrogateescape")
+    if "\\" not in text and text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char == "\\":
+            out.append("\\\\")
+        elif "\udc80" <= char <= "\udcff":
+            out.append(f"\\x{ord(char) - 0xDC00:02x}")
+        elif not char.isprintable():  # control, format, separator (but " "), unassigned
+            out.append(f"\\u{ord(char):04x}" if ord(char) < 0x10000 else f"\\U{ord(char):08x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _to_bytes(name: str) -> bytes:
+    try:
+        return name.encode("utf-8", "surrogateescape")  # os.fsdecode's escapes -> bytes
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte
+        return name.encode("utf-8", "surrogatepass")
+
+
+def name_bytes(identifier: str) -> bytes:
+    """The original name's bytes for an id made by :func:`safe_id`."""
+
+    def undo(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if code == "\\":
+            return "\\"
+        if code[0] == "x":
+            return chr(0xDC00 + int(code[1:], 16))  # a raw byte, as surrogateescape keeps it
+        return chr(int(code[1:], 16))
+
+    return _ESCAPE.sub(undo, identifier).encode("utf-8", "surrogateescape")
 
 
 def _text_title(free: str, first_is_free: bool) -> str | None:
@@ -107,31 +189,108 @@ def marker_problem(ext: str, text: str, markers: Markers) -> str | None:
 
 
 def split_article(article: RawArticle, options: SplitOptions) -> Outputs:
-    """Decode and split one article. Never raises for bad input: it quarantines instead."""
-    fmt = detect_format(article)
-    base: dict[str, Any] = {
+    """Decode and split one article. Never raises: bad input is quarantined with a reason,
+    and so is an article whose split fails unexpectedly (``internal_error``)."""
+    try:
+        return _split_article(article, options)
+    except Exception as exc:  # one poisoned article must not fail its chunk on every retry
+        return _internal_error(article, exc)
+
+
+def _base(article: RawArticle, fmt: Format) -> dict[str, Any]:
+    return {
         "article_id": article_id(article.source, article.source_id),
-        "source": article.source,
-        "source_id": article.source_id,
+        "source": safe_id(article.source),
+        "source_id": safe_id(article.source_id),
         "format": fmt.value,
         "published_at": article.published_at,
-        "origin": dict(article.origin),
+        # The page's address only: its validators stay private (an S3 ETag is the MD5 of
+        # the raw input, paid text included -- a confirmation oracle).
+        "origin": {"url": str(article.origin["url"])} if article.origin.get("url") else {},
     }
-    original_sha = sha256_hex(article.data)
+
+
+def _internal_error(article: RawArticle, exc: Exception) -> Outputs:
+    """Quarantine after an unexpected error. The log gets the exception's type and the
+    frames (file, line, function, source line): never its message or locals, which can quote
+    the article."""
+    frames = "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__)))
+    kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
     try:
-        decoded = decode(article.data, charset_from_content_type(article.content_type))
-    except DecodeError as exc:
-        record = ArticleRecord(
-            **base,
-            status=exc.reason,
-            title=None,
-            reason=exc.detail,
-            sha256={"original": original_sha, "free": None, "paid": None},
+        base = _base(article, Format.TEXT if article.format is Format.AUTO else article.format)
+    except Exception:  # the article's own fields are unusable: name it by a digest only
+        base = {
+            "article_id": sha256_hex(repr((article.source, article.source_id)))[:20],
+            "source": "?",
+            "source_id": "?",
+            "format": "text",
+            "published_at": None,
+            "origin": {},
+        }
+    log.error(
+        "internal error while splitting article %s (%s/%s): %s; traceback (frames only):\n%s",
+        base["article_id"], base["source"], base["source_id"], kind, frames,
+    )  # fmt: skip
+    record = ArticleRecord(
+        **base,
+        status=Status.INTERNAL_ERROR.value,
+        title=None,
+        reason=f"internal error ({type(exc).__name__}) while splitting; see the task log",
+    )
+    return Outputs(record, {}, {}, {"original": _digest(article.data)})
+
+
+def _digest(data: bytes) -> str | None:
+    try:
+        return sha256_hex(data)
+    except Exception:  # not bytes at all
+        return None
+
+
+def _regions(paid: str, segments: Sequence[Segment]) -> list[str]:
+    """The paid half cut back into its regions (by the paid segments' lengths); the whole
+    half when the lengths do not add up."""
+    lengths = [s.end - s.start for s in segments if s.kind == "paid"]
+    if sum(lengths) != len(paid):
+        return [paid]
+    out, at = [], 0
+    for length in lengths:
+        out.append(paid[at : at + length])
+        at += length
+    return out
+
+
+# Attribute names the splitter writes into free HTML itself (the cut marker's).
+_OWN_MARKUP = ("data-paywall-section",)
+# JSON-LD keys whose values are fixed vocabulary or come from the source, not the article.
+_FIXED_LD_KEYS = frozenset({"@context", "@type", "hasPart", "url", "datePublished"})
+
+
+def _record_text(record: ArticleRecord) -> list[str]:
+    """The public record's strings that can carry article text: title, JSON-LD (headline and
+    anything added later), warnings, reason. Fixed vocabulary (status, format, the marker
+    names, encodings, CSS selectors) and source-given fields (ids, origin, dates) are left
+    out: they hold no article text, and "paidbegin" would trip every tiny region."""
+    ld = {k: v for k, v in (record.json_ld or {}).items() if k not in _FIXED_LD_KEYS}
+    return record_strings([record.title, list(record.warnings), record.reason, ld])
+
+
+def _split_article(article: RawArticle, options: SplitOptions) -> Outputs:
+    fmt = detect_format(article)
+    base = _base(article, fmt)
+    digests: dict[str, str | None] = {"original": sha256_hex(article.data)}
+    try:
+        decoded = decode(
+            article.data,
+            charset_from_content_type(article.content_type),
+            html=fmt is Format.HTML,
         )
-        return Outputs(record, {}, {})
+    except DecodeError as exc:
+        record = ArticleRecord(**base, status=exc.reason, title=None, reason=exc.detail)
+        return Outputs(record, {}, {}, digests)
 
     markers = options.markers
-    common = {
+    common: dict[str, Any] = {
         "encoding": decoded.encoding,
         "encoding_evidence": decoded.evidence,
     }
@@ -152,10 +311,10 @@ def split_article(article: RawArticle, options: SplitOptions) -> Outputs:
                 **common,
                 status=Status.INVALID_HTML.value,
                 title=None,
-                reason=f"the HTML could not be parsed: {exc}",
-                sha256={"original": original_sha, "free": None, "paid": None},
+                # The type only: a parser's message can quote the page.
+                reason=f"the HTML could not be parsed ({type(exc).__name__})",
             )
-            return Outputs(record, {}, {})
+            return Outputs(record, {}, {}, digests)
         status, reason, warnings = result.status, result.reason, result.warnings
         free_text, paid_text, segments = result.free_text, result.paid_text, result.segments
         title = result.title[:_TITLE_LIMIT] if result.title else None
@@ -170,6 +329,7 @@ def split_article(article: RawArticle, options: SplitOptions) -> Outputs:
             cut_class=options.cut_class,
         )
         free_chars, paid_chars = len(result.free_visible), len(result.paid_visible)
+        paid_regions = [*_regions(result.paid_visible, segments), paid_text]
     else:
         split = split_text(
             decoded.text,
@@ -186,6 +346,7 @@ def split_article(article: RawArticle, options: SplitOptions) -> Outputs:
         json_ld = None
         free_chars = sum(s.end - s.start for s in segments if s.kind == "free")
         paid_chars = sum(s.end - s.start for s in segments if s.kind == "paid")
+        paid_regions = _regions(paid_text, segments)
 
     marker_info = {"begin": markers.begin, "end": markers.end, "found": found}
     if reason is not None:
@@ -197,25 +358,29 @@ def split_article(article: RawArticle, options: SplitOptions) -> Outputs:
             reason=reason,
             warnings=warnings,
             markers=marker_info,
-            sha256={"original": original_sha, "free": None, "paid": None},
         )
-        return Outputs(record, {}, {})
+        return Outputs(record, {}, {}, digests)
 
-    # The last gate before anything is public: each free output, as it will be stored, must
-    # hold no marker and no marker fragment. A splitter bug then quarantines, never leaks;
-    # `verify` relies on this scan (it proves stored bytes are the scanned ones by MD5).
+    def refuse(status: Status, reason: str) -> Outputs:
+        record = ArticleRecord(
+            **base,
+            **common,
+            status=status.value,
+            title=None,
+            reason=reason,
+            markers=marker_info,
+        )
+        return Outputs(record, {}, {}, digests)
+
+    # The last gates before anything is public. First, each free output, as it will be
+    # stored, must hold no marker and no marker fragment: a splitter bug then quarantines,
+    # never leaks; `verify` relies on this scan (it proves stored bytes are the scanned ones).
     for ext, body in free_files.items():
         if problem := marker_problem(ext, body, markers):
-            record = ArticleRecord(
-                **base,
-                **common,
-                status=Status.BROKEN_MARKER.value,
-                title=None,
-                reason=f"the free {ext} output {problem}: refused before publication",
-                markers=marker_info,
-                sha256={"original": original_sha, "free": None, "paid": None},
+            return refuse(
+                Status.BROKEN_MARKER,
+                f"the free {ext} output {problem}: refused before publication",
             )
-            return Outputs(record, {}, {})
 
     free_bytes = {ext: body.encode("utf-8") for ext, body in free_files.items()}
     paid_bytes = {ext: body.encode("utf-8") for ext, body in paid_files.items()}
@@ -230,12 +395,10 @@ def split_article(article: RawArticle, options: SplitOptions) -> Outputs:
         title=title,
         warnings=warnings,
         markers=marker_info,
-        segments=tuple(s.to_dict() for s in segments),
-        sha256={
-            "original": original_sha,
-            "free": sha256_hex(free_bytes[main]),
-            "paid": sha256_hex(paid_bytes[main]),
-        },
+        segments=segment_dicts(segments),
+        # Public: the free half's digest only. A digest of the paid half or of the original
+        # is a confirmation oracle (a short paid region falls to brute force).
+        sha256={"free": sha256_hex(free_bytes[main])},
         stats={
             "chars": total,
             "free": free_stats | {"chars": free_chars},
@@ -248,4 +411,24 @@ def split_article(article: RawArticle, options: SplitOptions) -> Outputs:
         free_ratio=round(free_chars / total, 4) if total else None,
         json_ld=json_ld,
     )
-    return Outputs(record, free_bytes, paid_bytes)
+
+    # Second, no run of the paid text in any public output: the free files as stored (HTML
+    # with its attributes, head and comments) and the record's text. The paid text is the
+    # splitter's half plus, for HTML, an independent raw scan of the source between markers.
+    public: dict[str, list[str]] = {
+        f"free {ext}": html_parts(body, (*_OWN_MARKUP, options.cut_class))
+        if ext == "html"
+        else [body]
+        for ext, body in free_files.items()
+    }
+    public["metadata"] = _record_text(record)
+    # (For plain text the raw scan would find the very hits split_text used, paired the same
+    # way: the splitter's regions are the raw scan there.)
+    protected = paid_regions
+    if fmt is Format.HTML:
+        protected = paid_regions + raw_paid_regions(decoded.text, markers, markup=True)
+    if hit := find_paid_text(protected, public):
+        return refuse(Status.PAID_TEXT_IN_FREE, hit.reason())
+
+    digests |= {"free": sha256_hex(free_bytes[main]), "paid": sha256_hex(paid_bytes[main])}
+    return Outputs(record, free_bytes, paid_bytes, digests)

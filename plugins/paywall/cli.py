@@ -120,11 +120,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from paywall.verify import probe_of, verify_all, verify_run
+    from paywall.verify import verify_all, verify_run
 
     settings = _settings(args)
     ctx = _context(settings)
-    markers, probe = settings.markers.build(), probe_of(ctx.store)
+    markers, probe = settings.markers.build(), ctx.probe
     if args.manifest:
         reports = [verify_run(ctx.store, ctx.layout, args.manifest, markers=markers, probe=probe)]
     else:

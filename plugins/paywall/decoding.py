@@ -1,8 +1,15 @@
 """Turn article bytes into text, or refuse with a specific reason.
 
 Order of evidence: byte-order mark, declared charset (HTTP header), the document's own
-declaration (``<meta charset>`` / XML prolog), strict UTF-8, then detection restricted to the
-encodings Chinese publishers actually use. Line ends are never normalised.
+declaration (``<meta charset>`` / XML prolog, HTML only), strict UTF-8, then detection
+restricted to the encodings Chinese publishers actually use. Line ends are never normalised.
+
+Charset labels are resolved as browsers resolve them: the WHATWG Encoding Standard's label
+list (``webencodings``), so ``gb2312`` is GBK, ``latin1`` is windows-1252, and a label that
+is not on the list (``unicode_escape``, ``undefined``, ``rot13``...) is no encoding at all: it
+is ignored and detection decides. No Python codec is ever reachable by name. GBK decodes with
+the GB18030 decoder (the standard's GBK decoder is GB18030's). The "replacement" labels
+(ISO-2022-KR, HZ...) are ignored too: a browser shows such a page as one U+FFFD.
 """
 
 from __future__ import annotations
@@ -12,23 +19,21 @@ import re
 from dataclasses import dataclass
 
 import charset_normalizer
+import webencodings
 
-# GBK and GB2312 are subsets of GB18030: decoding with the superset never loses a character.
-_ALIASES = {
-    "gbk": "gb18030",
-    "gb2312": "gb18030",
-    "gb_2312-80": "gb18030",
-    "x-gbk": "gb18030",
-    "cp936": "gb18030",
-    "big5-hkscs": "big5hkscs",
-    "utf8": "utf-8",
-}
+from paywall.errors import DecodeError
+
+__all__ = ["DecodeError", "Decoded", "charset_from_content_type", "decode", "resolve_label"]
+
+# WHATWG encoding name -> the Python codec that decodes it. GB18030 decodes every GBK byte
+# sequence as the standard's GBK decoder does; WHATWG Big5 is Big5-HKSCS.
+_CODECS = {"gbk": "gb18030", "big5": "big5hkscs", "utf-16le": "utf-16-le", "utf-16be": "utf-16-be"}
+# Back from the codecs detection may name to WHATWG names.
+_DETECTED = {"gb18030": "gb18030", "big5": "big5", "utf_16_le": "utf-16le", "utf_16_be": "utf-16be"}
 _BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32-le"),
-    (codecs.BOM_UTF32_BE, "utf-32-be"),
     (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
+    (codecs.BOM_UTF16_LE, "utf-16le"),
+    (codecs.BOM_UTF16_BE, "utf-16be"),
 )
 _DETECT_CANDIDATES = ["gb18030", "big5", "utf_16_le", "utf_16_be"]
 _META_CHARSET = re.compile(
@@ -36,33 +41,38 @@ _META_CHARSET = re.compile(
 )
 _XML_ENCODING = re.compile(rb"""^<\?xml[^>]+encoding\s*=\s*["']([a-zA-Z0-9_\-.]+)""")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
-
-
-class DecodeError(ValueError):
-    """The bytes are not an article we can read; ``reason`` is a stable status name."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
     text: str
-    encoding: str
+    encoding: str  # the WHATWG name of the encoding used (gbk is reported as gb18030)
     evidence: str  # bom | declared | document | utf-8 | detected
 
 
-def normalize_encoding(name: str) -> str | None:
-    """Return a Python codec name for a charset label, or None when unknown."""
-    label = name.strip().strip("\"'").lower()
-    label = _ALIASES.get(label, label)
+def resolve_label(label: str) -> str | None:
+    """The WHATWG encoding a charset label names (``gbk`` as ``gb18030``), or None when
+    the label is not on the standard's list or names the "replacement" encoding."""
     try:
-        codec = codecs.lookup(label)
-    except LookupError:
+        encoding = webencodings.lookup(label.strip().strip("\"'"))
+    except (UnicodeError, ValueError):  # a label no browser could have sent
         return None
-    return _ALIASES.get(codec.name, codec.name)
+    if encoding is None or encoding.name == "replacement":
+        return None
+    return "gb18030" if encoding.name == "gbk" else encoding.name
+
+
+def _strict(data: bytes, encoding: str) -> str | None:
+    """Decode with the codec a WHATWG name stands for; None when the bytes are invalid."""
+    try:
+        if encoding == "x-user-defined":
+            info = webencodings.lookup(encoding)
+            assert info is not None
+            return str(info.codec_info.decode(data)[0])
+        return data.decode(_CODECS.get(encoding, webencodings.PYTHON_NAMES.get(encoding, encoding)))
+    except (UnicodeError, LookupError):
+        return None
 
 
 def charset_from_content_type(content_type: str | None) -> str | None:
@@ -71,13 +81,6 @@ def charset_from_content_type(content_type: str | None) -> str | None:
         return None
     match = re.search(r"charset\s*=\s*[\"']?([^\s;\"']+)", content_type, re.IGNORECASE)
     return match.group(1) if match else None
-
-
-def _strict(data: bytes, encoding: str) -> str | None:
-    try:
-        return data.decode(encoding)
-    except (UnicodeDecodeError, LookupError):
-        return None
 
 
 def _looks_like_utf16(data: bytes) -> str | None:
@@ -89,9 +92,9 @@ def _looks_like_utf16(data: bytes) -> str | None:
     odd = sample[1::2].count(0)
     half = len(sample) / 2
     if odd > 0.3 * half and even < 0.05 * half:
-        return "utf-16-le"
+        return "utf-16le"
     if even > 0.3 * half and odd < 0.05 * half:
-        return "utf-16-be"
+        return "utf-16be"
     return None
 
 
@@ -102,8 +105,21 @@ def _check_text(text: str, encoding: str) -> Decoded | None:
     return Decoded(text, encoding, "")
 
 
-def decode(data: bytes, declared: str | None = None) -> Decoded:
-    """Decode article bytes; raise DecodeError with reason empty/binary/undecodable."""
+def decode(data: bytes, declared: str | None = None, *, html: bool = False) -> Decoded:
+    """Decode article bytes; raise DecodeError with reason empty/binary/undecodable.
+
+    ``declared`` is a charset label from the transport (HTTP ``Content-Type``); the
+    document's own ``<meta charset>`` or XML prolog counts only for HTML (``html``).
+    """
+    decoded = _decode(data, declared, html)
+    # No standard decoder makes a lone surrogate; should one ever appear, it could not be
+    # stored as UTF-8 (and would crash every writer downstream): refuse the article here.
+    if _SURROGATE.search(decoded.text):
+        raise DecodeError("undecodable", "the decoded text holds a lone surrogate")
+    return decoded
+
+
+def _decode(data: bytes, declared: str | None, html: bool) -> Decoded:
     if not data or not data.strip():
         raise DecodeError("empty", "the input has no content")
 
@@ -112,7 +128,9 @@ def decode(data: bytes, declared: str | None = None) -> Decoded:
             text = _strict(data[len(bom) :], encoding)
             if text is None:
                 raise DecodeError("undecodable", f"bytes after the {encoding} BOM are invalid")
-            return Decoded(text, encoding.replace("-le", "").replace("-be", ""), "bom")
+            if _check_text(text, encoding) is None:  # e.g. UTF-32, which no browser decodes
+                raise DecodeError("binary", "control characters dominate: not a text article")
+            return Decoded(text, "utf-16" if encoding.startswith("utf-16") else encoding, "bom")
 
     utf16 = _looks_like_utf16(data)
     if utf16:
@@ -126,31 +144,36 @@ def decode(data: bytes, declared: str | None = None) -> Decoded:
     # Valid UTF-8 wins over any legacy declaration: GBK or Big5 text of more than a few
     # characters is practically never valid UTF-8, while mis-declared UTF-8 pages are common.
     candidates: list[tuple[str, str]] = [("utf-8", "utf-8")]
-    if declared and (codec := normalize_encoding(declared)):
-        candidates.append((codec, "declared"))
+    if declared and (transport := resolve_label(declared)):
+        candidates.append((transport, "declared"))
     head = data[:4096]
-    match = _META_CHARSET.search(head) or _XML_ENCODING.search(head)
-    if match and (codec := normalize_encoding(match.group(1).decode("ascii", "replace"))):
-        candidates.append((codec, "document"))
+    match = (_META_CHARSET.search(head) or _XML_ENCODING.search(head)) if html else None
+    if match and (own := resolve_label(match.group(1).decode("ascii", "replace"))):
+        # As browsers do: a document cannot declare itself UTF-16 in ASCII-compatible bytes,
+        # and x-user-defined from a meta tag means windows-1252.
+        if own in ("utf-16le", "utf-16be"):
+            own = "utf-8"
+        elif own == "x-user-defined":
+            own = "windows-1252"
+        candidates.append((own, "document"))
 
-    for codec, evidence in candidates:
-        text = _strict(data, codec)
+    for encoding, evidence in candidates:
+        text = _strict(data, encoding)
         if text is not None:
-            checked = _check_text(text, codec)
+            checked = _check_text(text, encoding)
             if checked is None:
                 raise DecodeError("binary", "control characters dominate: not a text article")
-            return Decoded(text, codec, evidence)
+            return Decoded(text, encoding, evidence)
 
     best = charset_normalizer.from_bytes(data, cp_isolation=_DETECT_CANDIDATES).best()
-    if best is not None:
-        codec = normalize_encoding(best.encoding) or best.encoding
-        text = _strict(data, codec)
-        if text is not None and _check_text(text, codec) is not None:
-            return Decoded(text, codec, "detected")
-    for codec in ("gb18030", "big5"):
-        text = _strict(data, codec)
-        if text is not None and _check_text(text, codec) is not None:
-            return Decoded(text, codec, "detected")
+    if best is not None and (guess := _DETECTED.get(best.encoding)):
+        text = _strict(data, guess)
+        if text is not None and _check_text(text, guess) is not None:
+            return Decoded(text, guess, "detected")
+    for encoding in ("gb18030", "big5"):
+        text = _strict(data, encoding)
+        if text is not None and _check_text(text, encoding) is not None:
+            return Decoded(text, encoding, "detected")
     raise DecodeError(
         "undecodable",
         "not valid in the declared charset, UTF-8, GB18030, Big5 or UTF-16",

@@ -1,9 +1,11 @@
 """A well-behaved, hard-to-break HTTP client for article sources.
 
 - only ``http`` and ``https``; every hop of a redirect chain is checked again;
-- the host is resolved once and the connection goes to that address, after refusing loopback,
-  private, link-local and reserved addresses (unless the source opts in), so a hostile feed
-  cannot reach internal services, not even by DNS rebinding;
+- the host is resolved once and the connection goes to that address, after refusing every
+  address that is not global unicast -- carrier-grade NAT, loopback, private, link-local,
+  reserved, multicast, and any IPv6 address embedding such an IPv4 one (6to4, NAT64, Teredo,
+  IPv4-mapped/compatible) -- unless the source opts in, so a hostile feed cannot reach
+  internal services, not even by DNS rebinding;
 - connect and read timeouts plus a total deadline per request, checked while streaming;
 - a maximum body size, enforced while streaming; allowed content types;
 - retries with exponential backoff and jitter on connection errors, 5xx and 429 (honouring
@@ -59,18 +61,58 @@ def resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+# NAT64: the well-known prefix carries an IPv4 address in its last 32 bits; the local-use
+# prefix (RFC 8215) is never global.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_ISATAP_IDS = (0x00005EFE, 0x02005EFE)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """Every IPv4 address an IPv6 address carries (traffic to it may reach that IPv4)."""
+    value = int(ip)
+    found = []
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    if ip in _NAT64:
+        found.append(ipaddress.IPv4Address(value & 0xFFFFFFFF))
+    if value >> 32 == 0 and value > 1:  # IPv4-compatible ::a.b.c.d (deprecated)
+        found.append(ipaddress.IPv4Address(value & 0xFFFFFFFF))
+    if (value >> 32) & 0xFFFFFFFF in _ISATAP_IDS:  # ISATAP interface identifier
+        found.append(ipaddress.IPv4Address(value & 0xFFFFFFFF))
+    return found
+
+
+def _global(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    special = ip.is_multicast or ip.is_reserved or ip.is_unspecified or ip.is_loopback
+    special = special or ip.is_link_local or ip.is_private
+    if isinstance(ip, ipaddress.IPv6Address):
+        special = special or ip.is_site_local or ip in _NAT64_LOCAL
+    return ip.is_global and not special
+
+
 def is_public_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return not (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
+    """True only for a globally reachable unicast address, judged by ``is_global`` (so
+    carrier-grade NAT such as the 100.100.100.200 metadata endpoint is refused) and, for
+    IPv6, by every IPv4 address it embeds too: IPv4-mapped and -compatible, 6to4, NAT64,
+    Teredo and ISATAP. Anything that does not parse is not public."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return _global(ip.ipv4_mapped)  # the socket connects to the IPv4 address itself
+    if isinstance(ip, ipaddress.IPv6Address) and ip in _NAT64:
+        # DNS64 synthesises these for every IPv4-only site (ipaddress counts ::/8 reserved):
+        # the IPv4 address the translator will reach decides.
+        return _global(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    if not _global(ip):
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        return all(_global(embedded) for embedded in _embedded_ipv4(ip))
+    return True
 
 
 class _HostLimiter:

@@ -1,11 +1,31 @@
-"""Split an HTML article at its paywall markers, keeping well-formed structure on both sides.
+"""Split an HTML article at its paywall markers; the free half holds only what is proven free.
 
-The page is parsed once (BeautifulSoup with lxml) and flattened into a token list. Markers are
-found in the *visible* text only, with the same rules as plain text
-(:func:`paywall.segmentation.plan_regions`). One pass over the tokens then writes both halves,
-opening an element in a half only when content of that half appears inside it, so an element
-that crosses a cut appears in both halves with only its own part -- the semantics of a DOM
-Range's ``cloneContents``/``deleteContents``.
+The page is parsed once into the tree a browser builds (:mod:`paywall.htmltree`, WHATWG,
+scripting on) and flattened into one token stream. Markers count in the *visible* text only,
+with the rules of plain text (:func:`paywall.segmentation.plan_regions`); anything that
+could make a browser, the CMS (which splits the raw source) and this splitter read the page
+differently is refused, never guessed:
+
+* a marker in content a reader is not shown (``<noscript>``, ``<template>``, an
+  ``<iframe>``'s fallback or ``srcdoc``, ``<select>``, ``<rp>``, SVG, ``hidden``...) is
+  ``hidden_marker``; marker-like strings in code (scripts, styles, comments) and attribute
+  values are inert, and none of that reaches the free half;
+* a visible marker must be written literally in the source: one formed by character
+  references, a dropped NUL, or text merged across a tag the parser ignores (``##paid</x>
+  begin##``) is ``broken_marker``. Proved by parsing a *variant* of the source in which no
+  reference decodes and every ``>`` is followed by a line break, so only literal markers
+  survive, and comparing the markers both trees show;
+* text the parser moves out of a ``<table>`` (foster parenting) moves across the markers
+  around it: when a marker sits in such a table or in the moved text, ``invalid_html``;
+* nesting deeper than :data:`paywall.htmltree.MAX_DEPTH` is ``too_deep``.
+
+One pass over the tokens then writes both halves, opening an element in a half only when
+content of that half appears inside it, so an element that crosses a cut appears in both
+halves with only its own part (a DOM Range's ``cloneContents``). The free half is a pure
+function of free text and allow-listed structure: its ``<head>`` is rebuilt (charset,
+viewport, canonical and stylesheet links, the title), scripts, comments and hidden content
+are left out, and its start tags keep only allow-listed attributes -- a short list (class,
+lang, dir) for an element opened inside a paid region.
 """
 
 from __future__ import annotations
@@ -13,22 +33,31 @@ from __future__ import annotations
 import bisect
 import html
 import re
-from collections.abc import Iterator
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
-from html.entities import html5
+from typing import Any
 
-from bs4 import BeautifulSoup, Tag
-from bs4.element import (
-    NavigableString,
-    RubyParenthesisString,
-    RubyTextString,
-    Script,
-    Stylesheet,
-    TemplateString,
+from paywall.htmltree import (
+    DOCTYPE,
+    ELEMENT_NODE,
+    EMPTY,
+    END,
+    HEAD,
+    MAX_DEPTH,
+    OPAQUE,
+    START,
+    TEXT,
+    TURBOHTML_KINDS,
+    Flat,
+    NodeKinds,
+    TooDeep,
+    flatten,
+    parse,
+    tree_strings,
 )
-
 from paywall.segmentation import (
+    MarkerHit,
     Markers,
     NoMarkersPolicy,
     Segment,
@@ -36,11 +65,10 @@ from paywall.segmentation import (
     count_markers,
     find_markers,
     plan_regions,
-    variants,
 )
 
-# Subtrees whose text is never shown as article text: markers inside them are not markers.
-OPAQUE = frozenset({"script", "style", "template", "head", "title", "noscript", "textarea"})
+__all__ = ["HtmlSplit", "split_html", "visible_text"]
+
 BLOCKS = frozenset(
     {
         "address",
@@ -84,13 +112,110 @@ BLOCKS = frozenset(
         "ul",
     }
 )
-_VISIBLE_STRINGS = (NavigableString, RubyTextString, RubyParenthesisString)
-_RAW_NOISE = re.compile(
-    r"<!--.*?-->|<(script|style|title|template|textarea)\b.*?</\1\s*>|<[^>]*>",
-    re.IGNORECASE | re.DOTALL,
+# Attributes an element keeps in the free half. Opened in a free region, it is free
+# content, but only attributes that are structure or link targets pass (no data-*, no
+# event handlers, no style, no value/srcdoc...); opened inside a paid region, only these:
+PAID_OPENED_ATTRS = frozenset({"class", "lang", "dir"})
+FREE_ATTRS = PAID_OPENED_ATTRS | frozenset(
+    {
+        "abbr",
+        "align",
+        "alt",
+        "cite",
+        "colspan",
+        "datetime",
+        "decoding",
+        "headers",
+        "height",
+        "href",
+        "hreflang",
+        "id",
+        "loading",
+        "rel",
+        "reversed",
+        "rowspan",
+        "scope",
+        "sizes",
+        "span",
+        "src",
+        "srcset",
+        "start",
+        "target",
+        "title",
+        "type",
+        "valign",
+        "width",
+    }
 )
-
-START, END, TEXT, LEAF = 0, 1, 2, 3
+_URL_ATTRS = frozenset({"href", "src", "cite"})
+_SCRIPT_URL = re.compile(r"^[\x00-\x20]*(?:javascript|vbscript)\s*:", re.IGNORECASE)
+# Element names the free half may carry; any other name (custom elements included: a
+# name can spell text) is written as <span>.
+_KNOWN_TAGS = BLOCKS | frozenset(
+    {
+        "a",
+        "abbr",
+        "area",
+        "b",
+        "bdi",
+        "bdo",
+        "big",
+        "body",
+        "br",
+        "caption",
+        "center",
+        "code",
+        "col",
+        "colgroup",
+        "data",
+        "del",
+        "dfn",
+        "em",
+        "font",
+        "hgroup",
+        "html",
+        "i",
+        "img",
+        "ins",
+        "kbd",
+        "label",
+        "legend",
+        "listing",
+        "map",
+        "mark",
+        "menu",
+        "nobr",
+        "picture",
+        "plaintext",
+        "q",
+        "rb",
+        "rt",
+        "rtc",
+        "ruby",
+        "s",
+        "samp",
+        "search",
+        "small",
+        "source",
+        "span",
+        "strike",
+        "strong",
+        "sub",
+        "sup",
+        "time",
+        "tt",
+        "u",
+        "var",
+        "wbr",
+        "xmp",
+    }
+)
+_VOID = frozenset({"area", "br", "col", "hr", "img", "source", "track", "wbr"})
+_VIEWPORT = re.compile(r"^[\w\s=,.:;-]{1,200}$", re.ASCII)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_TABLE_OPEN = re.compile(r"<table", re.IGNORECASE)
+# Stands in for '&' and NUL in the variant: neither whitespace nor a marker character.
+_PLACEHOLDER = "\ue000"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,115 +239,103 @@ class HtmlSplit:
         return self.reason is None
 
 
-def _start_tag(tag: Tag) -> str:
-    if not tag.attrs:
-        return f"<{tag.name}>"
-    parts = [tag.name]
-    for key, value in tag.attrs.items():
-        if isinstance(value, list):
-            value = " ".join(value)
-        parts.append(f'{key}="{html.escape(str(value), quote=True)}"')
+def _refuse(status: Status, reason: str, found: int = 0) -> HtmlSplit:
+    return HtmlSplit(status, reason, "", "", "", "", (), found, None, 0)
+
+
+def _attr_text(value: object) -> str:
+    return " ".join(value) if isinstance(value, list) else str(value or "")
+
+
+def _full_start(element: Any) -> str:
+    """A start tag with every attribute (the paid half is private)."""
+    attrs = element.attrs
+    if not attrs:
+        return f"<{element.tag}>"
+    parts = [element.tag]
+    for key, value in attrs.items():
+        parts.append(f'{key}="{html.escape(_attr_text(value), quote=True)}"')
     return "<" + " ".join(parts) + ">"
 
 
-def _tokens(root: BeautifulSoup) -> list[tuple[int, object]]:
-    """Flatten the tree in document order without recursion (deep pages must not crash)."""
-    tokens: list[tuple[int, object]] = []
-    stack: list[tuple[Tag, Iterator[object]]] = [(root, iter(root.contents))]
-    while stack:
-        parent, children = stack[-1]
-        child = next(children, None)
-        if child is None:
-            stack.pop()
-            if parent is not root:
-                tokens.append((END, parent))
-            continue
-        if isinstance(child, Tag):
-            if child.name in OPAQUE or not child.contents:
-                tokens.append((LEAF, child))
-            else:
-                tokens.append((START, child))
-                stack.append((child, iter(child.contents)))
-        elif type(child) in _VISIBLE_STRINGS:
-            tokens.append((TEXT, child))
-        else:  # comments, doctype, CDATA, processing instructions
-            tokens.append((LEAF, child))
-    return tokens
+def _free_name(element: Any) -> str:
+    tag: str = element.tag
+    return tag if tag in _KNOWN_TAGS else "span"
+
+
+def _free_start(element: Any, opened_in_paid: bool) -> str:
+    """A start tag for the free half: a known name and allow-listed attributes only."""
+    name = _free_name(element)
+    attrs = element.attrs
+    if not attrs:
+        return f"<{name}>"
+    allowed = PAID_OPENED_ATTRS if opened_in_paid or name in ("html", "body") else FREE_ATTRS
+    parts = [name]
+    for key, value in attrs.items():
+        if key in allowed:
+            text = _attr_text(value)
+            if key in _URL_ATTRS and _SCRIPT_URL.match(text):
+                continue
+            parts.append(f'{key}="{html.escape(text, quote=True)}"')
+    return "<" + " ".join(parts) + ">"
 
 
 class _Half:
     """One output document; elements are opened lazily when content arrives.
 
-    Both halves walk the same element stack (shared, owned by the caller). Lazy opening means
-    a half has always emitted the start tags of a bottom part of that stack: ``depth`` says
-    how many, so opening and closing cost an integer compare instead of per-level flags.
+    Both halves walk the same element stack (shared, owned by the caller): entries are
+    ``(element, opened_in_paid)``. Lazy opening means a half has always emitted the start
+    tags of a bottom part of that stack: ``depth`` says how many.
     """
 
-    __slots__ = ("depth", "html", "stack", "text")
+    __slots__ = ("depth", "free", "html", "stack", "text")
 
-    def __init__(self, stack: list[Tag]) -> None:
+    def __init__(self, stack: list[tuple[Any, bool]], free: bool) -> None:
         self.html: list[str] = []
         self.text: list[str] = []
-        self.stack = stack  # the document's open elements, shared by both halves
-        self.depth = 0  # how many of them (from the bottom) this half has opened
+        self.stack = stack
+        self.depth = 0
+        self.free = free
 
     def flush(self) -> None:
-        stack = self.stack
-        if self.depth < len(stack):
-            self.html.extend(_start_tag(tag) for tag in stack[self.depth :])
-            self.depth = len(stack)
+        stack, append = self.stack, self.html.append
+        if self.free:
+            for element, opened_in_paid in stack[self.depth :]:
+                append(_free_start(element, opened_in_paid))
+        else:
+            for element, _ in stack[self.depth :]:
+                append(_full_start(element))
+        self.depth = len(stack)
 
-    def end(self, tag: Tag) -> None:
-        """Called before the caller pops ``tag`` off the shared stack."""
-        if self.depth == len(self.stack):
-            self.depth -= 1
-            self.html.append(f"</{tag.name}>")
-            if tag.name in BLOCKS:
-                self.text.append("\n")
+    def close(self, element: Any) -> None:
+        """Close ``element``, the innermost this half opened (the caller checks that it
+        did), before the caller pops it off the shared stack."""
+        self.depth -= 1
+        name = _free_name(element) if self.free else element.tag
+        self.html.append(f"</{name}>")
+        if name in BLOCKS:
+            self.text.append("\n")
 
     def content(self, markup: str, text: str | None = None) -> None:
-        self.flush()
+        if self.depth < len(self.stack):
+            self.flush()
         self.html.append(markup)
         if text:
             self.text.append(text)
 
 
-def _subtree_markup(root: Tag) -> str:
-    """Serialise an opaque element (head, script, ...) without recursion or bs4's slower
-    formatter machinery: raw text inside script/style, escaped text elsewhere."""
-    out = [_start_tag(root)]
-    stack: list[tuple[Tag, Iterator[object]]] = [(root, iter(root.contents))]
-    while stack:
-        parent, children = stack[-1]
-        child = next(children, None)
-        if child is None:
-            stack.pop()
-            out.append(f"</{parent.name}>")
-        elif isinstance(child, Tag):
-            if child.is_empty_element:
-                out.append(_start_tag(child)[:-1] + "/>")
-            else:
-                out.append(_start_tag(child))
-                stack.append((child, iter(child.contents)))
-        elif type(child) in _VISIBLE_STRINGS or type(child) is TemplateString:
-            out.append(html.escape(child, quote=False))  # type: ignore[arg-type]
-        elif isinstance(child, Script | Stylesheet):
-            out.append(str(child))
-        else:  # comments, doctype, CDATA
-            out.append(child.output_ready())  # type: ignore[attr-defined]
-    return "".join(out)
-
-
-def _leaf_markup(node: object) -> tuple[str, str | None]:
-    if isinstance(node, Tag):
-        if node.name == "br":
-            return "<br/>", "\n"
-        if node.name in OPAQUE:
-            return _subtree_markup(node), None
-        if node.is_empty_element:
-            return _start_tag(node)[:-1] + "/>", "\n" if node.name in BLOCKS else None
-        return _start_tag(node) + f"</{node.name}>", None
-    return node.output_ready(), None  # type: ignore[attr-defined]
+def _empty_markup(element: Any, free: bool, opened_in_paid: bool) -> tuple[str, str | None]:
+    """An element without children (void or empty) and what it adds to the text."""
+    if free:
+        name = _free_name(element)
+        start = _free_start(element, opened_in_paid)
+    else:
+        name = element.tag
+        start = _full_start(element)
+    text = "\n" if name == "br" else ("\n" if name in BLOCKS else None)
+    if name in _VOID:
+        return start, text
+    return start + f"</{name}>", text
 
 
 def _tidy_text(parts: list[str]) -> str:
@@ -230,61 +343,248 @@ def _tidy_text(parts: list[str]) -> str:
     return "\n".join(filter(None, map(str.strip, "".join(parts).splitlines())))
 
 
-def _title_in(node: Tag) -> str | None:
-    """The text of <title> when node is it or the <head> holding it (without bs4's find)."""
-    if node.name == "title":
-        return node.get_text()
-    if node.name == "head":
-        for child in node.contents:
-            if isinstance(child, Tag) and child.name == "title":
-                return child.get_text()
+def _squash(text: str) -> str:
+    return "".join(text.split())
+
+
+def _head_markup(head: Any, title: str | None, kinds: NodeKinds) -> str:
+    """The free half's <head>, rebuilt from an allow-list: never copied."""
+    out = ['<head><meta charset="utf-8">']
+    canonical = viewport = False
+    for child in head.children:
+        if kinds.get(type(child)) != ELEMENT_NODE:
+            continue
+        attrs = child.attrs
+        if child.tag == "meta" and not viewport:
+            content = _attr_text(attrs.get("content"))
+            if _attr_text(attrs.get("name")).lower() == "viewport" and _VIEWPORT.match(content):
+                out.append(f'<meta name="viewport" content="{html.escape(content)}">')
+                viewport = True
+        elif child.tag == "link" and (href := _attr_text(attrs.get("href"))):
+            rel = set(_attr_text(attrs.get("rel")).lower().split())
+            if _SCRIPT_URL.match(href):
+                continue
+            if "canonical" in rel and not canonical:
+                out.append(f'<link rel="canonical" href="{html.escape(href)}">')
+                canonical = True
+            elif rel == {"stylesheet"}:
+                out.append(f'<link rel="stylesheet" href="{html.escape(href)}">')
+    if title:
+        out.append(f"<title>{html.escape(title, quote=False)}</title>")
+    out.append("</head>")
+    return "".join(out)
+
+
+@dataclass(slots=True)
+class _Span:
+    """Where an element's content lies: token indices and visible-text offsets."""
+
+    first: int  # index of its START (or EMPTY) token
+    last: int  # index of its END token (== first for EMPTY)
+    start: int  # visible offset of its first character
+    end: int  # visible offset past its last character
+
+
+def _span(flat: Flat, element: Any) -> _Span | None:
+    """The span of a visible element; None when it is not visible content (hidden, in
+    the head, in code). List and bytearray searches run at C speed."""
+    try:
+        first = flat.items.index(element)
+    except ValueError:
+        return None
+    kind = flat.kinds[first]
+    if kind == EMPTY:
+        last = first
+    elif kind == START:
+        last = flat.items.index(element, first + 1)  # its END token
+    else:
+        return None
+    return _Span(first, last, flat.offset_at(first), flat.offset_at(last))
+
+
+def _heaviest(flat: Flat) -> Any:
+    """The element whose direct paragraphs hold the most visible text."""
+    kinds, items, starts = flat.kinds, flat.items, flat.starts
+    open_: list[tuple[Any, int]] = []  # (element, visible offset at its start)
+    weights: dict[Any, int] = {}
+    offset = text_number = 0
+    for index in range(len(kinds)):
+        kind = kinds[index]
+        if kind == TEXT:
+            offset = starts[text_number] + len(items[index])
+            text_number += 1
+        elif kind == START:
+            open_.append((items[index], offset))
+        elif kind == END:
+            element, start = open_.pop()
+            if element.tag == "p" and open_:
+                parent = open_[-1][0]
+                weights[parent] = weights.get(parent, 0) + offset - start
+    return max(weights.items(), key=lambda item: item[1])[0] if weights else None
+
+
+def _first_visible(flat: Flat, names: tuple[str, ...]) -> dict[str, Any]:
+    """The first visible element of each name (START or EMPTY tokens)."""
+    found: dict[str, Any] = {}
+    kinds, items = flat.kinds, flat.items
+    for index in range(len(kinds)):
+        if kinds[index] in (START, EMPTY):
+            tag = items[index].tag
+            if tag in names and tag not in found:
+                found[tag] = items[index]
+                if len(found) == len(names):
+                    break
+    return found
+
+
+def _foster_windows(flat: Flat, sentinel: str) -> tuple[list[tuple[int, int]], bool]:
+    """Visible-text spans (in a variant tree) of tables whose stray content the parser
+    moved before them, together with the moved content; and whether a sentinel itself was
+    moved (then the spans cannot be trusted).
+
+    In the variant, a ``<wbr SENTINEL>`` precedes every ``<table`` of the source; content
+    that lands between that sentinel and its table was foster-parented out of the table. Two
+    sentinels without a table between them (or one with none after it) mean a sentinel was
+    moved too (a ``<table`` written in a table's stray content): the windows then say
+    nothing reliable, and the caller refuses any page with markers.
+    """
+    kinds, items = flat.kinds, flat.items
+    windows: list[tuple[int, int]] = []
+    misplaced = False
+    awaiting = False  # a sentinel was seen; its table must come next
+    # Per open element: visible offset where the current sibling window starts.
+    window: list[int] = [0]
+    tables: list[tuple[int, bool]] = []  # (window start, moved text?) per open table
+    offset = 0
+    last_ink = -1  # visible offset just past the last non-space character
+    for index in range(len(kinds)):
+        kind = kinds[index]
+        if awaiting and kind in (START, EMPTY) and getattr(items[index], "tag", None) == "table":
+            awaiting = False
+        if kind == TEXT:
+            text = items[index]
+            stripped = text.rstrip()
+            if stripped:
+                last_ink = offset + len(stripped)
+            offset += len(text)
+        elif kind == START:
+            element = items[index]
+            if element.tag == "table":
+                tables.append((window[-1], last_ink > window[-1]))
+            window.append(offset)
+        elif kind == END:
+            element = items[index]
+            window.pop()
+            if element.tag == "table":
+                start, moved = tables.pop()
+                if moved:
+                    windows.append((start, offset))
+                window[-1] = offset
+        elif kind == EMPTY:
+            element = items[index]
+            if element.tag == "wbr" and sentinel in element.attrs:
+                misplaced = misplaced or awaiting  # two sentinels, no table between
+                awaiting = True
+                window[-1] = offset
+            elif element.tag == "table":
+                if last_ink > window[-1]:
+                    windows.append((window[-1], offset))
+                window[-1] = offset
+    return windows, misplaced or awaiting
+
+
+def _variant_problem(
+    document: str,
+    markers: Markers,
+    kinds_seen: list[str],
+    parse_document: Callable[[str], Any],
+    kinds: NodeKinds,
+) -> tuple[Status, str] | None:
+    """Prove every marker of the source accounted for, or say why not.
+
+    The variant source keeps every tag where it was (the tree has the same shape) but no
+    character reference decodes, NULs stay as characters and a line break follows every
+    ``>``: a marker merged across a tag, or spelled with references, does not survive
+    there, so the visible markers of both trees must be the same. Every literal marker of
+    the source must then be one of those, or sit where markers are inert (code, comments,
+    attribute values): one inside markup the tree drops or cannot hold (a tag or attribute
+    name, a duplicate attribute, an end tag's attributes) is refused. A sentinel before each
+    ``<table`` shows which text the parser moved out of it (foster parenting).
+    """
+    sentinel = f"data-paywall-{secrets.token_hex(6)}"
+    variant = document.replace("&", _PLACEHOLDER).replace("\x00", _PLACEHOLDER)
+    has_table = _TABLE_OPEN.search(variant) is not None
+    if has_table:
+        variant = _TABLE_OPEN.sub(lambda m: f"<wbr {sentinel}>{m.group()}", variant)
+    variant = variant.replace(">", ">\n")
+    tree = parse_document(variant)
+    try:
+        flat = flatten(tree, kinds)
+    except TooDeep:
+        return Status.TOO_DEEP, f"elements nest deeper than {MAX_DEPTH} levels"
+    visible = flat.visible_text()
+    if markers.lenient:
+        literal_kinds = [h.kind for h in find_markers(visible, markers)[0]]
+        same = literal_kinds == kinds_seen
+    else:
+        # Every marker in the variant's visible text is literal and visible in the page
+        # too, so equal counts prove all the page's visible markers literal (str.count:
+        # C speed; the page's own markers do not overlap, or it was refused already).
+        begins, ends = visible.count(markers.begin), visible.count(markers.end)
+        same = (begins, ends) == (kinds_seen.count("begin"), kinds_seen.count("end"))
+        literal_kinds = ["?"] * (begins + ends)
+    if not same:
+        return Status.BROKEN_MARKER, (
+            f"{len(kinds_seen)} marker(s) in the visible text but {len(literal_kinds)} written "
+            "literally in the source: a marker is spelled with character references, "
+            "holds a NUL or is split by markup the browser drops"
+        )
+    literal = count_markers(document, markers)
+    if literal != len(kinds_seen):
+        held = count_markers("\x00".join(tree_strings(tree, kinds)), markers)
+        if held != literal:
+            return Status.BROKEN_MARKER, (
+                f"{literal} marker(s) in the source but {held} in the page's text, code, "
+                "comments and attribute values: a marker sits inside markup (a tag or "
+                "attribute name, an attribute the parser drops)"
+            )
+    windows, misplaced = _foster_windows(flat, sentinel) if has_table else ([], False)
+    if misplaced and kinds_seen:
+        return Status.INVALID_HTML, (
+            "a <table> written inside another table's stray content moved with it "
+            "(foster parenting): where the markers fall cannot be proved; refused"
+        )
+    windows.sort()
+    if not windows:
+        return None
+    hits, _ = find_markers(visible, markers)
+    starts = [h.start for h in hits]
+    for start, end in windows:
+        at = bisect.bisect_left(starts, start)
+        if at < len(hits) and hits[at].start < end:
+            return Status.INVALID_HTML, (
+                f"a marker ({hits[at].kind}) sits in or beside a <table> whose stray "
+                "content browsers move before it (foster parenting): the source and the "
+                "page order the text around the marker differently"
+            )
     return None
 
 
-def _article_root(soup: BeautifulSoup, selector: str | None) -> Tag | BeautifulSoup | None:
-    if selector:
-        return soup.select_one(selector)
-    for name in ("article", "main"):
-        if (found := soup.find(name)) is not None:
-            return found
-    # The element whose direct paragraphs hold the most text.
-    weights: dict[int, tuple[int, Tag]] = {}
-    for paragraph in soup.find_all("p"):
-        parent = paragraph.parent
-        if isinstance(parent, Tag):
-            total, _ = weights.get(id(parent), (0, parent))
-            weights[id(parent)] = (total + len(paragraph.get_text()), parent)
-    if not weights:
-        return soup
-    return max(weights.values(), key=lambda item: item[0])[1]
-
-
-@lru_cache(maxsize=64)
-def _references_to(markers: Markers) -> tuple[str, ...]:
-    """Every way a character of the markers can be written as a character reference."""
-    chars = {v for ch in markers.begin + markers.end for v in variants(ch)}
-    named = sorted({name.rstrip(";") for name, value in html5.items() if value in chars})
-    return ("&#", *(f"&{name}" for name in named))
-
-
-def _written_as_seen(document: str, markers: Markers, visible_hits: int) -> bool:
-    """True when the page's source shows exactly the markers found in its visible text.
-
-    Without a character reference that could spell a marker character, a visible marker
-    inside one text node (the caller checked that) is written literally in the source, so
-    the source has at least as many literal markers as the visible text; with exactly as
-    many, none hides in a comment, script or attribute either. Else the caller strips the
-    markup and counts (slower, and decides).
-    """
-    if count_markers(document, markers) != visible_hits:
-        return False
-    return not any(ref in document for ref in _references_to(markers))
-
-
 def visible_text(document: str) -> str:
-    """The text a reader sees (no comments, scripts, styles or head): where markers count."""
-    tokens = _tokens(BeautifulSoup(document, "lxml"))
-    return "".join(node for kind, node in tokens if kind == TEXT)  # type: ignore[misc]
+    """The text a reader sees (no head, code, comments or hidden content): where markers
+    count. The whole document when it nests too deep to walk the usual way."""
+    try:
+        return flatten(parse(_browser_text(document))).visible_text()
+    except TooDeep:
+        return flatten(parse(_browser_text(document)), max_depth=10**9).visible_text()
+
+
+def _browser_text(document: str) -> str:
+    """What a browser's decoder could have produced: no lone surrogates (each becomes
+    U+FFFD, so a surrogate inside a marker still breaks it, visibly)."""
+    if _SURROGATE.search(document):
+        return _SURROGATE.sub("\ufffd", document)
+    return document
 
 
 def split_html(
@@ -300,140 +600,238 @@ def split_html(
     """Split an HTML document (already decoded) into free and paid HTML and text.
 
     With ``extract``, only the article element is split and output (the page chrome is
-    dropped): the ``body_selector`` match, else ``<article>``, ``<main>`` or the element
-    holding the most paragraph text. Markers outside it are ignored.
+    dropped): the ``body_selector`` match, else the first visible ``<article>``, ``<main>``
+    or the element holding the most paragraph text. A marker outside it is refused.
     """
-    markers = markers or Markers()
-    soup = BeautifulSoup(document, "lxml")
-    root = _article_root(soup, body_selector) if extract else soup
-    if root is None:
-        return HtmlSplit(
-            Status.EMPTY, f"no element matches the body selector {body_selector!r}",
-            "", "", "", "", (), 0, None, 0,
-        )  # fmt: skip
-    tokens = _tokens(root)
-    if root is not soup:
-        tokens = [(START, root), *tokens, (END, root)]
+    return _split_with(
+        parse,
+        TURBOHTML_KINDS,
+        document,
+        markers or Markers(),
+        no_markers=no_markers,
+        cut_class=cut_class,
+        extract=extract,
+        body_selector=body_selector,
+        title_selector=title_selector,
+    )
 
-    starts: list[int] = []  # visible-stream offset where each of those strings starts
-    pieces: list[str] = []
-    offset = 0
-    h1_span: tuple[int, int] | None = None
-    h1_start = 0
-    page_title: str | None = None
-    for kind, node in tokens:
-        if kind == TEXT:
-            starts.append(offset)
-            pieces.append(node)  # type: ignore[arg-type]
-            offset += len(node)  # type: ignore[arg-type]
-        elif kind == LEAF and page_title is None and isinstance(node, Tag):
-            page_title = _title_in(node)
-        elif h1_span is None and kind in (START, END) and node.name == "h1":  # type: ignore[attr-defined]
-            if kind == START:
-                h1_start = offset
-            else:
-                h1_span = (h1_start, offset)
-    visible = "".join(pieces)
 
-    def refuse(status: Status, reason: str, found: int) -> HtmlSplit:
-        return HtmlSplit(status, reason, "", "", "", "", (), found, None, 0)
+def _split_with(
+    parse_document: Callable[[str], Any],
+    kinds: NodeKinds,
+    document: str,
+    markers: Markers,
+    *,
+    no_markers: NoMarkersPolicy = NoMarkersPolicy.QUARANTINE,
+    cut_class: str = "paywall-paid",
+    extract: bool = False,
+    body_selector: str | None = None,
+    title_selector: str | None = None,
+) -> HtmlSplit:
+    """The splitter over any parser whose tree has turbohtml's shape (tests bring html5lib)."""
+    document = _browser_text(document)
+    tree = parse_document(document)
+    try:
+        flat = flatten(tree, kinds, source=document)
+    except TooDeep:
+        return _refuse(
+            Status.TOO_DEEP,
+            f"elements nest deeper than {MAX_DEPTH} levels: browsers disagree on such trees",
+        )
 
-    if not visible.strip():
-        return refuse(Status.EMPTY, "the page has no visible text", 0)
+    # Which element is the article, and which may give the title.
+    root: Any = None
+    if extract:
+        if body_selector:
+            try:
+                root = tree.select_one(body_selector)
+            except ValueError as exc:
+                return _refuse(Status.EMPTY, f"invalid body selector {body_selector!r}: {exc}")
+            if root is None:
+                return _refuse(
+                    Status.EMPTY, f"no element matches the body selector {body_selector!r}"
+                )
+        else:
+            first = _first_visible(flat, ("article", "main"))
+            root = first.get("article", first.get("main")) or _heaviest(flat)
+    titled: Any = None
+    if title_selector:
+        try:
+            titled = tree.select_one(title_selector)
+        except ValueError:
+            titled = None
 
-    hits, damage = find_markers(visible, markers)
-    for hit in hits:
-        token = bisect.bisect_right(starts, hit.start) - 1
-        if hit.end > starts[token] + len(pieces[token]):
-            damage = damage or f"{hit.kind} marker at offset {hit.start} is split by markup"
-    if damage is None and hits and not _written_as_seen(document, markers, len(hits)):
-        in_markup = count_markers(_RAW_NOISE.sub("", document), markers)
-        if in_markup != len(hits):
-            damage = (
-                f"{len(hits)} marker(s) in the visible text but {in_markup} written literally: "
-                "a marker is escaped as a character reference or split by markup"
+    kinds_, items = flat.kinds, flat.items
+    texts, starts = flat.texts, flat.starts
+    visible_all = "".join(texts)
+
+    # Hidden content with a marker or a marker's fragment (in any case, width or spacing).
+    if flat.hidden:
+        lenient = Markers(markers.begin, markers.end, lenient=True)
+        hidden_hits, hidden_damage = find_markers("\n".join(flat.hidden), lenient)
+        if hidden_hits or hidden_damage:
+            what = f"the {hidden_hits[0].kind} marker" if hidden_hits else f"a {hidden_damage}"
+            return _refuse(
+                Status.HIDDEN_MARKER,
+                f"{what} in content a reader is not shown (head, <noscript>, <template>, "
+                "<iframe>, <select>, SVG, hidden...): ambiguous",
             )
+
+    if root is not None:
+        span = _span(flat, root)
+        if span is None:  # matched inside hidden content, or in the head
+            return _refuse(Status.EMPTY, "the article element is not visible content")
+        first_token, last_token, root_start, root_end = span.first, span.last, span.start, span.end
+    else:
+        first_token, last_token, root_start, root_end = 0, len(kinds_) - 1, 0, len(visible_all)
+    visible = visible_all[root_start:root_end]
+    if not visible.strip():
+        return _refuse(Status.EMPTY, "the page has no visible text")
+
+    hits_all, damage = find_markers(visible_all, markers)
+    # A marker across two text nodes is cut by markup. A NUL between the nodes (never in a
+    # parsed text) breaks such a marker and forms none: equal counts mean none is cut.
+    if hits_all and count_markers("\x00".join(texts), markers) != len(hits_all):
+        for hit in hits_all:
+            token = bisect.bisect_right(starts, hit.start) - 1
+            if hit.end > starts[token] + len(texts[token]):
+                damage = damage or f"{hit.kind} marker at offset {hit.start} is split by markup"
+                break
+    if damage is None and (hits_all or count_markers(document, markers)):
+        problem = _variant_problem(
+            document, markers, [h.kind for h in hits_all], parse_document, kinds
+        )
+        if problem is not None:
+            return _refuse(problem[0], problem[1], len(hits_all))
+    if flat.open_ended and hits_all:
+        return _refuse(
+            Status.INVALID_HTML,
+            f"a <{flat.open_ended}> the source does not close: parsers and browser "
+            "generations disagree on where it ends, and so on which text the markers bound",
+            len(hits_all),
+        )
+    if flat.shadow_roots and hits_all:
+        return _refuse(
+            Status.HIDDEN_MARKER,
+            "the page declares a shadow root: a browser shows its content instead of the "
+            "markup's own text, so the markers bound text a reader may not see",
+            len(hits_all),
+        )
+    outside = [h for h in hits_all if h.start < root_start or h.end > root_end]
+    if outside:
+        return _refuse(
+            Status.HIDDEN_MARKER,
+            f"the {outside[0].kind} marker at offset {outside[0].start} lies outside the "
+            "extracted article element: the extraction and the markers disagree",
+            len(hits_all),
+        )
+    hits = hits_all
+    if root_start:
+        hits = [MarkerHit(h.kind, h.start - root_start, h.end - root_start) for h in hits_all]
     plan = plan_regions(visible, hits, damage, no_markers)
     if plan.reason is not None:
-        return refuse(plan.status, plan.reason, len(hits))
+        return _refuse(plan.status, plan.reason, len(hits))
 
-    # Cut points in visible-stream offsets, in order: (offset, "skip-to"/"enter"/"leave").
-    # A region is entered after its begin marker and left before its end marker.
-    boundaries: list[tuple[int, int, bool]] = []  # (start, end, entering) per marker/edge
-    hit_by_end = {h.end: h for h in hits if h.kind == "begin"}
+    # Cut points in article-visible offsets: (cut from, resume at, entering a region).
+    begin_at = {h.end: h.start for h in hits if h.kind == "begin"}
+    end_len = {h.start: h.end - h.start for h in hits if h.kind == "end"}
+    boundaries: list[tuple[int, int, bool]] = []
     for region_start, region_end in plan.regions:
-        begin = hit_by_end.get(region_start)
-        boundaries.append((begin.start if begin else region_start, region_start, True))
-        end_len = 0
-        if region_end < len(visible):
-            end_len = next(
-                h.end - h.start for h in hits if h.start == region_end and h.kind == "end"
-            )
-        boundaries.append((region_end, region_end + end_len, False))
+        boundaries.append((begin_at.get(region_start, region_start), region_start, True))
+        boundaries.append((region_end, region_end + end_len.get(region_end, 0), False))
+    paid_spans = _paid_spans(boundaries)
+    paid_plain = "".join(visible[a:b] for a, b in plan.regions)
+    free_pieces, cursor = [], 0
+    for cut_from, resume in paid_spans:
+        free_pieces.append(visible[cursor:cut_from])
+        cursor = resume
+    free_plain = "".join(free_pieces) + visible[cursor:]
 
-    stack: list[Tag] = []
-    free, paid = _Half(stack), _Half(stack)
+    def proven_free(candidate: str | None) -> str | None:
+        """Public metadata may repeat free text, never text only the paid half holds."""
+        if not candidate:
+            return None
+        squashed = _squash(candidate)
+        if not squashed:
+            return None
+        if squashed in _squash(paid_plain) and squashed not in _squash(free_plain):
+            return None
+        return " ".join(candidate.split())
+
+    def span_is_free(span: _Span) -> bool:
+        a, b = span.start - root_start, span.end - root_start
+        if b <= 0 or a >= len(visible):
+            return True  # page chrome outside the article: no marker there (refused above)
+        if any(h.start < b and h.end > a for h in hits):
+            return False
+        return not any(cut_from < b and a < resume for cut_from, resume in paid_spans)
+
+    title = None
+    if titled is not None and (span := _span(flat, titled)) is not None and span_is_free(span):
+        title = proven_free(visible_all[span.start : span.end])
+    if title is None:
+        title = proven_free(flat.head_title)
+    if title is None and (h1 := _first_visible(flat, ("h1",)).get("h1")) is not None:
+        span = _span(flat, h1)
+        if span is not None and root_start <= span.start <= span.end <= root_end:
+            title = proven_free(visible_all[span.start : span.end]) if span_is_free(span) else None
+
+    # The visible text of each half and the segments follow from the plan alone.
+    segments = _segments(visible, paid_spans, plan.regions)
+
+    # One pass writes both halves.
+    stack: list[tuple[Any, bool]] = []
+    free, paid = _Half(stack, True), _Half(stack, False)
     current = free
     section = 0
-    free_stream: list[str] = []
-    paid_stream: list[str] = []
-    clean = 0
-    segments: list[list] = []  # [kind, start, end], made Segments at the end
     b_index = 0
-    text_number = 0
-
-    def cut_marker(n: int) -> str:
-        return f'<span class="{cut_class} {cut_class}-{n}" data-paywall-section="{n}"></span>'
+    safe_class = html.escape(cut_class, quote=True)
+    escape = html.escape
 
     def add_text(chunk: str) -> None:
-        nonlocal clean
-        if not chunk:
-            return
-        half = current
-        if half.depth < len(stack):
-            half.flush()
-        half.html.append(html.escape(chunk, quote=False))
-        half.text.append(chunk)
-        if half is free:
-            kind = "free"
-            free_stream.append(chunk)
-        else:
-            kind = "paid"
-            paid_stream.append(chunk)
-        end = clean + len(chunk)
-        last = segments[-1] if segments else None
-        if last is not None and last[0] == kind and last[2] == clean:
-            last[2] = end
-        else:
-            segments.append([kind, clean, end])
-        clean = end
+        if chunk:
+            half = current
+            if half.depth < len(stack):
+                half.flush()
+            half.html.append(escape(chunk, quote=False))
+            half.text.append(chunk)
 
     def switch(entering: bool) -> None:
         nonlocal current, section
         if entering:
             section += 1
-            free.content(cut_marker(section))
-            segments.append(["paid", clean, clean])
+            free.content(
+                f'<span class="{safe_class} {safe_class}-{section}" '
+                f'data-paywall-section="{section}"></span>'
+            )
             current = paid
         else:
             current = free
 
     # A region entered at offset 0 with no begin marker (all_paid policy).
-    while b_index < len(boundaries) and boundaries[b_index][1] == 0 and boundaries[b_index][0] == 0:
+    while b_index < len(boundaries) and boundaries[b_index][:2] == (0, 0):
         switch(boundaries[b_index][2])
         b_index += 1
 
-    next_cut = boundaries[b_index][0] if b_index < len(boundaries) else len(visible) + 1
-    for kind, node in tokens:
+    text_number = bisect.bisect_left(starts, root_start) if root is not None else 0
+    no_cut = len(visible) + 1
+    next_cut = boundaries[b_index][0] if b_index < len(boundaries) else no_cut
+    for kind, node in zip(
+        kinds_[first_token : last_token + 1], items[first_token : last_token + 1], strict=True
+    ):
         if kind == TEXT:
-            string: str = node  # type: ignore[assignment]
-            base = starts[text_number]
+            string: str = node
+            base = starts[text_number] - root_start
             text_number += 1
             if base + len(string) <= next_cut:  # no cut inside: the common case
-                add_text(string)
+                if string:
+                    half = current
+                    if half.depth < len(stack):
+                        half.flush()
+                    half.html.append(escape(string, quote=False))
+                    half.text.append(string)
                 continue
             local = 0
-            # Handle every boundary that falls inside this string.
             while b_index < len(boundaries) and boundaries[b_index][0] < base + len(string):
                 cut_from, cut_to, entering = boundaries[b_index]
                 add_text(string[local : cut_from - base])
@@ -441,32 +839,28 @@ def split_html(
                 local = cut_to - base
                 b_index += 1
             add_text(string[local:])
-            next_cut = boundaries[b_index][0] if b_index < len(boundaries) else len(visible) + 1
+            next_cut = boundaries[b_index][0] if b_index < len(boundaries) else no_cut
         elif kind == START:  # opened lazily in each half: see _Half
-            stack.append(node)  # type: ignore[arg-type]
+            stack.append((node, current is paid))
         elif kind == END:
-            free.end(node)  # type: ignore[arg-type]
-            paid.end(node)  # type: ignore[arg-type]
+            depth = len(stack)
+            if free.depth == depth:
+                free.close(node)
+            if paid.depth == depth:
+                paid.close(node)
             stack.pop()
-        else:
-            current.content(*_leaf_markup(node))
-
-    title = None
-    if title_selector and (node := soup.select_one(title_selector)) is not None:
-        candidate = " ".join(node.get_text(" ").split())
-        # Inside the article it must be free text; outside it is page chrome, public anyway.
-        inside = any(parent is root for parent in node.parents) or node is root
-        if candidate and (not inside or candidate in " ".join(free_stream)):
-            title = candidate
-    if page_title is None and root is not soup and soup.head is not None:
-        page_title = _title_in(soup.head)  # the head lies outside the extracted article
-    if title is None and page_title:
-        title = " ".join(page_title.split()) or None
-    if title is None and h1_span is not None:
-        first_cut = plan.regions[0][0] if plan.regions else len(visible)
-        # Only a heading wholly before the first paid region may become public metadata.
-        if h1_span[1] <= first_cut and not any(h.start < h1_span[1] for h in hits):
-            title = " ".join(visible[h1_span[0] : h1_span[1]].split()) or None
+        elif kind == EMPTY:
+            if current is free:
+                free.content(*_empty_markup(node, True, False))
+            else:
+                paid.content(*_empty_markup(node, False, True))
+        elif kind == OPAQUE:
+            if current is paid:  # private: hidden content and code stay with their region
+                paid.content(node.html)
+        elif kind == HEAD:
+            free.content(_head_markup(node, title, kinds))
+        elif kind == DOCTYPE:
+            free.content("<!doctype html>")
 
     return HtmlSplit(
         plan.status,
@@ -475,11 +869,34 @@ def split_html(
         "".join(paid.html),
         _tidy_text(free.text),
         _tidy_text(paid.text),
-        tuple(Segment(k, a, b) for k, a, b in segments if b > a or k == "paid"),
+        tuple(segments),
         len(hits),
         title,
         section,
-        "".join(free_stream),
-        "".join(paid_stream),
+        free_plain,
+        paid_plain,
         plan.warnings,
     )
+
+
+def _segments(
+    visible: str, paid_spans: list[tuple[int, int]], regions: tuple[tuple[int, int], ...]
+) -> list[Segment]:
+    """Free and paid segments in marker-free offsets (a paid one even when empty)."""
+    segments: list[Segment] = []
+    clean = cursor = 0
+    for (cut_from, resume), (region_start, region_end) in zip(paid_spans, regions, strict=True):
+        if cut_from > cursor:
+            segments.append(Segment("free", clean, clean + cut_from - cursor))
+            clean += cut_from - cursor
+        segments.append(Segment("paid", clean, clean + region_end - region_start))
+        clean += region_end - region_start
+        cursor = resume
+    if len(visible) > cursor:
+        segments.append(Segment("free", clean, clean + len(visible) - cursor))
+    return segments
+
+
+def _paid_spans(boundaries: list[tuple[int, int, bool]]) -> list[tuple[int, int]]:
+    """Each region from its begin marker's first character to past its end marker."""
+    return [(boundaries[i][0], boundaries[i + 1][1]) for i in range(0, len(boundaries) - 1, 2)]

@@ -1,9 +1,10 @@
 """Where every object lives: the one module that makes keys and prefixes.
 
-Layout version 2 (README "Output contract"):
+Layout version 2 (README "Output contract"); ``<a>`` is an article's folder, its source id
+encoded (:func:`article_folder`):
 
-public bucket   free/<source>/<article key>.<ext>        free halves (txt, and html for HTML)
-                meta/<source>/<article key>.json         public metadata
+public bucket   free/<source>/<a>/free.txt, free.html     free halves
+                meta/<source>/<a>/meta.json               public metadata
                 runs/<pipeline>/<interval>/manifest.jsonl  public manifest: one record per article
                 runs/<pipeline>/<interval>/_COMMITTED      the commit point
                 runs/<pipeline>/<interval>/partial/<plan>.jsonl (+ .committed)  runs over some ids
@@ -13,10 +14,9 @@ public bucket   free/<source>/<article key>.<ext>        free halves (txt, and h
                 catalog/<pipeline>/locators/<id[:2]>/<id>.json     days an article has been in
                 catalog/<pipeline>/_lease.json            the updater's lease
                 iceberg/<pipeline>/...                    the Iceberg warehouse (metadata only)
-private bucket  paid/<source>/<article key>.<ext>        paid halves
-                quarantine/<source>/<article key>/input   raw input of a quarantined article
-                quarantine/<source>/<article key>/reason.json
-                overrides/<source>/<article key>.json     an editor's decision for an article
+private bucket  paid/<source>/<a>/paid.txt, paid.html     paid halves
+                quarantine/<source>/<a>/input, reason.json  a quarantined article's input, reason
+                overrides/<source>/<a>/override.json      an editor's decision for an article
                 editor-log/<pipeline>/<date>/...          every editor action: who, when, what
                 runs/<pipeline>/<interval>/manifest.private.jsonl  digests of private objects
                 staging/<pipeline>/<interval>/...         plans and per-chunk manifest parts
@@ -26,9 +26,16 @@ private bucket  paid/<source>/<article key>.<ext>        paid halves
 encoding keeps ASCII letters, digits, ``.``, ``_``, ``-`` and CJK ideographs, keeps ``/`` as the
 folder separator, and writes every other character as ``%XX`` escapes of its UTF-8 bytes; an
 empty path segment becomes ``~``, a ``.`` or ``..`` segment ``%2E``/``%2E%2E``. Keys therefore
-contain no empty, ``.`` or ``..`` segment and no control character. Ids whose encoding would
-pass :data:`MAX_ENCODED_BYTES` keep a readable prefix plus ``~`` and a 128-bit hash of the id
-(``~`` never appears inside an encoded segment, so these never equal an encoded id).
+contain no empty, ``.`` or ``..`` segment and no control character. An id whose encoding
+would pass :data:`MAX_ENCODED_BYTES`, or one segment of it :data:`MAX_SEGMENT_BYTES` (SeaweedFS
+refuses path segments over 255 bytes), becomes a readable prefix plus a ``~<128-bit hash>``
+segment (``~`` never appears inside an encoded segment, so these never equal an encoded id).
+
+**An article's objects sit in a folder of their own** whose name ends in ``~``, which no
+encoded segment does: no object key is ever the folder of another one. (A key that is both an
+object and a folder -- ``a.txt`` beside ``a.txt/b`` -- is storable on AWS and SeaweedFS, but a
+file-system backed server such as MinIO keeps only one of the two, and listings lose the
+other.)
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ __all__ = [
     "LAYOUT_VERSION",
     "MAX_ENCODED_BYTES",
     "Layout",
+    "article_folder",
     "article_key",
     "decode_article_key",
     "interval_slug",
@@ -48,11 +56,20 @@ __all__ = [
 
 LAYOUT_VERSION = 2
 # S3 keys stop at 1,024 bytes: this leaves room for the longest prefix and suffix
-# ("quarantine/" + a 63-character source name + "/" + key + "/reason.json").
+# ("quarantine/" + a 63-character source name + "/" + key + "~/reason.json").
 MAX_ENCODED_BYTES = 900
-_TRUNCATE_TO = 800
+MAX_SEGMENT_BYTES = 200
+_HASHED_SEGMENT_BYTES = 64  # each segment of a hashed key's readable prefix
+_HASHED_PREFIX_BYTES = 600
 _ASCII_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 _HEX = "0123456789ABCDEF"
+_OBJECT_NAMES = {
+    "free": ("free.txt", "free.html"),
+    "paid": ("paid.txt", "paid.html"),
+    "meta": ("meta.json",),
+    "quarantine": ("input", "reason.json"),
+    "overrides": ("override.json",),
+}
 EXTENSIONS = {
     "txt": "text/plain; charset=utf-8",
     "html": "text/html; charset=utf-8",
@@ -87,18 +104,37 @@ def _encode_segment(segment: str) -> str:
     return encoded
 
 
+def _cut(segment: str, limit: int) -> str:
+    """The longest start of an encoded segment within ``limit`` bytes: never half a character
+    or half an escape."""
+    cut = segment.encode("utf-8")[:limit].decode("utf-8", "ignore")
+    percent = cut.rfind("%", max(0, len(cut) - 2))
+    return cut[:percent] if percent >= 0 else cut
+
+
 def article_key(source_id: str) -> str:
     """The key path of an article inside its source's folders (injective, readable)."""
-    encoded = "/".join(_encode_segment(s) for s in source_id.split("/"))
-    raw = encoded.encode("utf-8")
-    if len(raw) <= MAX_ENCODED_BYTES:
+    segments = [_encode_segment(s) for s in source_id.split("/")]
+    encoded = "/".join(segments)
+    if len(encoded.encode("utf-8")) <= MAX_ENCODED_BYTES and all(
+        len(s.encode("utf-8")) <= MAX_SEGMENT_BYTES for s in segments
+    ):
         return encoded
     digest = hashlib.sha256(source_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    cut = raw[:_TRUNCATE_TO].decode("utf-8", "ignore")  # never half a character
-    percent = cut.rfind("%", max(0, len(cut) - 2))
-    if percent >= 0:
-        cut = cut[:percent]  # never half an escape
-    return f"{cut}~{digest}"
+    prefix: list[str] = []
+    size = 0
+    for segment in segments:
+        cut = _cut(segment, _HASHED_SEGMENT_BYTES)
+        size += len(cut.encode("utf-8")) + 1
+        if size > _HASHED_PREFIX_BYTES:
+            break
+        prefix.append(cut)
+    return "/".join([*prefix, f"~{digest}"])
+
+
+def article_folder(source_id: str) -> str:
+    """The folder of an article's objects: its key plus ``~``, never a folder of another."""
+    return article_key(source_id) + "~"
 
 
 def decode_article_key(key: str) -> str | None:
@@ -109,6 +145,8 @@ def decode_article_key(key: str) -> str | None:
         if segment == "~":
             segments.append("")
             continue
+        if segment.startswith("~"):
+            return None  # the hash segment of a long id
         data = bytearray()
         index = 0
         while index < len(segment):
@@ -148,23 +186,23 @@ class Layout:
 
     # ---------------------------------------------------------------- article objects
     def free(self, source: str, source_id: str, ext: str) -> str:
-        return f"free/{source}/{article_key(source_id)}.{ext}"
+        return f"free/{source}/{article_folder(source_id)}/free.{ext}"
 
     def paid(self, source: str, source_id: str, ext: str) -> str:
-        return f"paid/{source}/{article_key(source_id)}.{ext}"
+        return f"paid/{source}/{article_folder(source_id)}/paid.{ext}"
 
     def meta(self, source: str, source_id: str) -> str:
-        return f"meta/{source}/{article_key(source_id)}.json"
+        return f"meta/{source}/{article_folder(source_id)}/meta.json"
 
     def quarantine_input(self, source: str, source_id: str) -> str:
-        return f"quarantine/{source}/{article_key(source_id)}/input"
+        return f"quarantine/{source}/{article_folder(source_id)}/input"
 
     def quarantine_reason(self, source: str, source_id: str) -> str:
-        return f"quarantine/{source}/{article_key(source_id)}/reason.json"
+        return f"quarantine/{source}/{article_folder(source_id)}/reason.json"
 
     def override(self, source: str, source_id: str) -> str:
         """An editor's decision for one article (private): see ``model.Override``."""
-        return f"overrides/{source}/{article_key(source_id)}.json"
+        return f"overrides/{source}/{article_folder(source_id)}/override.json"
 
     def overrides_prefix(self, source: str) -> str:
         return f"overrides/{source}/"
@@ -172,6 +210,10 @@ class Layout:
     def editor_log(self, stamp: str, action_id: str) -> str:
         """One recorded editor action (private): who, when, what."""
         return f"editor-log/{self.pipeline}/{stamp[:10]}/{stamp}-{action_id}.json"
+
+    def editor_log_prefix(self) -> str:
+        """Where every recorded editor action of the pipeline is (private)."""
+        return f"editor-log/{self.pipeline}/"
 
     def article_keys(self, source: str, source_id: str) -> frozenset[str]:
         """Every key this layout could give the article (any extension)."""
@@ -192,23 +234,10 @@ class Layout:
         """(source, source_id) whose article object this key is in this layout, or None."""
         prefix, _, rest = key.partition("/")
         source, _, path = rest.partition("/")
-        if not source or not path:
+        folder, _, name = path.rpartition("/")
+        if not source or not folder.endswith("~") or name not in _OBJECT_NAMES.get(prefix, ()):
             return None
-        if prefix in ("free", "paid"):
-            stem, dot, ext = path.rpartition(".")
-            if not dot or ext not in ("txt", "html"):
-                return None
-        elif prefix in ("meta", "overrides"):
-            if not path.endswith(".json"):
-                return None
-            stem = path.removesuffix(".json")
-        elif prefix == "quarantine":
-            stem, _, name = path.rpartition("/")
-            if name not in ("input", "reason.json"):
-                return None
-        else:
-            return None
-        source_id = decode_article_key(stem)
+        source_id = decode_article_key(folder[:-1])
         return None if source_id is None else (source, source_id)
 
     @staticmethod
@@ -264,9 +293,6 @@ class Layout:
 
     def chunk_part(self, slug: str, plan_id: str, index: int) -> str:
         return self.staging(slug, f"parts/{plan_id}/{index:05d}.jsonl")
-
-    def chunk_deferred(self, slug: str, plan_id: str, index: int) -> str:
-        return self.staging(slug, f"parts/{plan_id}/{index:05d}.deferred.json")
 
     def catalog_prefix(self) -> str:
         return f"catalog/{self.pipeline}/"

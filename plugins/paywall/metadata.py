@@ -1,14 +1,16 @@
-"""Public article metadata: counts, hashes, reading time and schema.org JSON-LD.
+"""Public article metadata: counts, reading time, the free half's digest and JSON-LD.
 
-Everything built here is published, so it is computed from the free half, from hashes and
-from counts only -- never from paid text itself.
+Everything built here is published, so it is computed from the free half and from counts
+only -- never from paid text itself, and never a digest of the paid half or of the original
+input (an unkeyed digest is a confirmation oracle: a short paid region falls to brute force).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -63,7 +65,8 @@ class ArticleRecord:
     encoding_evidence: str | None = None
     markers: dict[str, Any] = field(default_factory=dict)
     segments: tuple[dict[str, Any], ...] = ()
-    sha256: dict[str, str | None] = field(default_factory=dict)
+    # The free half's digest when published; {"free": None} otherwise. Nothing else.
+    sha256: dict[str, str | None] = field(default_factory=lambda: {"free": None})
     stats: dict[str, Any] = field(default_factory=dict)
     free_ratio: float | None = None
     published_at: str | None = None  # article timestamp from the source
@@ -71,10 +74,17 @@ class ArticleRecord:
     json_ld: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Not dataclasses.asdict: it deep-copies every segment (tens of thousands for a
+        # hostile article) and made this the slowest step of a split. Nested dicts are
+        # copied one level down, which is all they have besides stats' inner dicts.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        for key in ("markers", "sha256", "origin"):
+            data[key] = dict(data[key])
+        data["stats"] = {k: dict(v) if isinstance(v, dict) else v for k, v in self.stats.items()}
+        data["json_ld"] = copy.deepcopy(self.json_ld)
         data["schema_version"] = SCHEMA_VERSION
         data["warnings"] = list(self.warnings)
-        data["segments"] = list(self.segments)
+        data["segments"] = [dict(s) for s in self.segments]
         return data
 
 
@@ -109,4 +119,7 @@ def load_schema(name: str) -> dict[str, Any]:
     import json
     from importlib.resources import files
 
-    return json.loads(files("paywall").joinpath(f"schemas/{name}.schema.json").read_text())
+    schema: dict[str, Any] = json.loads(
+        files("paywall").joinpath(f"schemas/{name}.schema.json").read_text()
+    )
+    return schema

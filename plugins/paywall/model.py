@@ -591,7 +591,6 @@ class ChunkResult:
     writes: int
     seconds: float
     dry_run: bool = False
-    deferred: int = 0  # stale deletes left to publish (keys another article may own)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -601,7 +600,6 @@ class ChunkResult:
             "writes": self.writes,
             "seconds": self.seconds,
             "dry_run": self.dry_run,
-            "deferred": self.deferred,
         }
 
     @classmethod
@@ -613,7 +611,6 @@ class ChunkResult:
             int(data["writes"]),
             float(data["seconds"]),
             bool(data.get("dry_run")),
-            int(data.get("deferred") or 0),
         )
 
 

@@ -54,6 +54,7 @@ from paywall.segmentation import NoMarkersPolicy, Status
 from paywall.sources import Source, build_source
 from paywall.storage import S3Store
 from paywall.store import Blob, Store
+from paywall.verify import AnonymousProbe
 
 __all__ = [
     "Context",
@@ -77,11 +78,16 @@ ARTICLE_ID_META = "article-id"  # x-amz-meta-article-id on every article object
 
 @dataclass
 class Context:
-    """What a step needs: settings, the store, the layout and the sources."""
+    """What a step needs: settings, the store, the layout and the sources.
+
+    ``probe`` GETs an object without credentials (verify's privacy check), when the store's
+    server can be asked: the boto3 store's, whichever client carries the data path.
+    """
 
     settings: Settings
     store: Store
     s3_client_for: Callable[[str | None], Any] = field(repr=False)
+    probe: AnonymousProbe | None = field(default=None, repr=False)
     layout: Layout = field(init=False)
 
     def __post_init__(self) -> None:
@@ -89,6 +95,9 @@ class Context:
         self.layout = Layout(
             storage.public_bucket, storage.private_bucket, self.settings.pipeline.name
         )
+        if self.probe is None:
+            found = getattr(self.store, "anonymous_probe", None)
+            self.probe = found if callable(found) else None
 
     def source(self, name: str) -> Source:
         return build_source(self.settings.source(name), self.s3_client_for)
@@ -101,14 +110,19 @@ def build_context(settings: Settings, endpoint_for: Callable[[str], S3Endpoint])
     """
     storage = settings.storage
     endpoint = endpoint_for(storage.connection_id)
-    store = S3Store.connect(endpoint, storage)
+    boto = S3Store.connect(endpoint, storage)
 
     def s3_client_for(connection_id: str | None) -> Any:
         if not connection_id or connection_id == storage.connection_id:
-            return store.client
+            return boto.client
         return make_client(endpoint_for(connection_id))
 
-    return Context(settings, store, s3_client_for)
+    store: Store = boto
+    if storage.client == "fast":
+        from paywall.fast_store import FastStore
+
+        store = FastStore(endpoint, storage, fallback=lambda: boto, presigner=boto.presign_get)
+    return Context(settings, store, s3_client_for, probe=boto.anonymous_probe)
 
 
 # --------------------------------------------------------------------------------------- plan
@@ -260,7 +274,6 @@ class Prepared:
     record: ManifestRecord
     writes: tuple[Blob, ...] = ()
     deletes: tuple[tuple[str, str], ...] = ()  # (bucket, key)
-    guarded: frozenset[str] = frozenset()  # deletes to check for another owner first
 
 
 def _options(ctx: Context, source_name: str, override: Override | None = None) -> SplitOptions:
@@ -413,20 +426,21 @@ def _retracted(
     ctx: Context, ref: ArticleRef, previous: ManifestRecord | None, override: Override
 ) -> Prepared:
     """An editor retracted the article: every object it has goes (public and paid)."""
-    note = f": {override.note}" if override.note else ""
     record = _base(
         ref,
         outcome=Outcome.QUARANTINED,
         action=Action.RETRACTED,
         status=Status.RETRACTED.value,
-        reason=f"retracted by {override.by} at {override.at}{note}",
+        # Who retracted it, and why, stay in the private editor log: a manifest line is
+        # read by consumers, and a note could quote anything.
+        reason=f"retracted by an editor (override of {override.at})",
         revision=previous.revision if previous is not None else None,
         override=override.action,
     )
-    deletes, guarded = _stale(ctx, ref, previous, ())
+    deletes = _stale(ctx, ref, previous, ())
     if not any(ctx.layout.is_public(key) for _, key in deletes):
         record = record.with_changes(action=Action.UNCHANGED)
-    return Prepared(record, (), deletes, guarded)
+    return Prepared(record, (), deletes)
 
 
 def load_overrides(ctx: Context, refs: Sequence[ArticleRef]) -> dict[str, Override]:
@@ -453,17 +467,6 @@ def load_overrides(ctx: Context, refs: Sequence[ArticleRef]) -> dict[str, Overri
     return found
 
 
-def _public_record(doc: dict[str, Any]) -> dict[str, Any]:
-    """Defence in depth for the public metadata: no source validators (an S3 ETag is the
-    raw input's MD5) and no digest but the free half's, whatever the record carries."""
-    out = dict(doc)
-    origin = out.get("origin") or {}
-    out["origin"] = {"url": origin["url"]} if origin.get("url") else {}
-    digests = out.get("sha256") or {}
-    out["sha256"] = {"free": digests.get("free")}
-    return out
-
-
 def _validators(raw: RawArticle) -> dict[str, str]:
     """What a conditional GET needs next time (private: an S3 ETag is the input's MD5)."""
     return {k: str(raw.origin[k]) for k in ("etag", "last_modified") if raw.origin.get(k)}
@@ -475,27 +478,28 @@ def _ref_of(role: Role, blob: Blob) -> ObjectRef:
 
 def _stale(
     ctx: Context, ref: ArticleRef, previous: ManifestRecord | None, keep: Iterable[ObjectRef]
-) -> tuple[tuple[tuple[str, str], ...], frozenset[str]]:
-    """Objects the previous record had that the new one does not: to delete after the writes.
+) -> tuple[tuple[str, str], ...]:
+    """Objects the previous record had that the new one does not: deleted after the writes.
 
-    A stale key that another article could own under the current layout (possible only for
-    keys written under an older layout) is marked to be checked before it is deleted.
+    Every key of the current layout lies in its article's own folder, and layout-1 keys
+    (no article folder) never equal a current key, so a stale key is this article's own or
+    a leftover of the old layout. A stale key that another article owns could only come from
+    a damaged manifest: it is kept, never deleted on another article's behalf.
     """
     if previous is None:
-        return (), frozenset()
+        return ()
     kept = {o.key for o in keep}
     layout = ctx.layout
     deletes: list[tuple[str, str]] = []
-    guarded: set[str] = set()
     for obj in previous.objects:
         if obj.key in kept:
             continue
-        bucket = layout.public_bucket if obj.public else layout.private_bucket
-        deletes.append((bucket, obj.key))
         owner = layout.owner_of(obj.key)
         if owner is not None and owner != (ref.source, ref.source_id):
-            guarded.add(obj.key)
-    return tuple(deletes), frozenset(guarded)
+            log.warning("not deleting %s: it belongs to %s/%s", obj.key, *owner)
+            continue
+        deletes.append((layout.public_bucket if obj.public else layout.private_bucket, obj.key))
+    return tuple(deletes)
 
 
 def _prepare_published(
@@ -534,7 +538,7 @@ def _prepare_published(
     meta_key = layout.meta(ref.source, ref.source_id)
 
     def meta_for(revision: int) -> Blob:
-        doc = _public_record(outputs.record.to_dict()) | {
+        doc = outputs.record.to_dict() | {
             "keys": {"free": [b.key for b in free], "meta": meta_key},
             "revision": revision,
             "layout": LAYOUT_VERSION,
@@ -573,8 +577,7 @@ def _prepare_published(
         split=fingerprint,
         origin=_validators(raw),
     )
-    deletes, guarded = _stale(ctx, ref, previous, objects)
-    return Prepared(record, (*paid, *free, meta), deletes, guarded)
+    return Prepared(record, (*paid, *free, meta), _stale(ctx, ref, previous, objects))
 
 
 def _prepare_quarantined(
@@ -622,7 +625,7 @@ def _prepare_quarantined(
         ),
     )
     objects = (_ref_of(Role.INPUT, blobs[0]), _ref_of(Role.REASON, blobs[1]))
-    deletes, guarded = _stale(ctx, ref, previous, objects)
+    deletes = _stale(ctx, ref, previous, objects)
     retracts = any(ctx.layout.is_public(key) for _, key in deletes)
     record = _base(
         ref,
@@ -638,10 +641,7 @@ def _prepare_quarantined(
         split=fingerprint,
         origin=_validators(raw),
     )
-    return Prepared(record, blobs, deletes, guarded)
-
-
-Deferred = tuple[str, str, str]  # (bucket, key, article id): a stale delete left to publish
+    return Prepared(record, blobs, deletes)
 
 
 def apply_prepared(
@@ -651,49 +651,24 @@ def apply_prepared(
     *,
     force: bool = False,
     dry_run: bool = False,
-) -> tuple[ManifestRecord, int, list[Deferred]]:
-    """Write what changed (in order), then delete what is stale.
-
-    Returns the final record (its action says what was done), the number of requests that
-    changed storage, and the stale deletes deferred to publish: keys another article may own
-    under the current layout (only keys written under an older layout), which are decided
-    once every chunk of the run has written its objects.
-    """
+) -> tuple[ManifestRecord, int]:
+    """Write what changed (in order), then delete what is stale. Returns the final record
+    (its action says what was done) and the number of requests that changed storage."""
     record = prepared.record
     old = {o.key: o.sha256 for o in previous.objects} if previous is not None else {}
     todo = [b for b in prepared.writes if force or old.get(b.key) != b.sha256]
-    deletes = [(b, k) for b, k in prepared.deletes if k not in prepared.guarded]
-    deferred = [(b, k, record.article_id) for b, k in prepared.deletes if k in prepared.guarded]
     if not dry_run:
         for blob in todo:
             ctx.store.put(blob)
         by_bucket: dict[str, list[str]] = {}
-        for bucket, key in deletes:
+        for bucket, key in prepared.deletes:
             by_bucket.setdefault(bucket, []).append(key)
         for bucket, keys in by_bucket.items():
             ctx.store.delete(bucket, keys)
-    changes = len(todo) + len(deletes) + len(deferred)
+    changes = len(todo) + len(prepared.deletes)
     if record.action is not Action.RETRACTED and record.outcome is not Outcome.FAILED:
         record = record.with_changes(action=Action.WRITTEN if changes else Action.UNCHANGED)
-    return record, changes, deferred
-
-
-def _apply_deferred(ctx: Context, deferred: Sequence[Deferred], kept: set[str]) -> int:
-    """Delete stale objects of an older layout unless an article now owns their key: one of
-    this run's (``kept``), or any other whose article-id tag the object carries."""
-    deleted = 0
-    for bucket, key, owner in deferred:
-        if key in kept:
-            continue
-        found = ctx.store.head(bucket, key)
-        if found is None:
-            continue
-        tag = found.metadata.get(ARTICLE_ID_META)
-        if tag is not None and tag != owner:
-            continue  # written for another article under the current layout
-        ctx.store.delete(bucket, [key])
-        deleted += 1
-    return deleted
+    return record, changes
 
 
 def process_chunk(
@@ -714,7 +689,7 @@ def process_chunk(
     overrides = load_overrides(ctx, refs)
     sources = {name: ctx.source(name) for name in {r.source for r in refs}}
 
-    def one(ref: ArticleRef) -> tuple[ManifestRecord, int, list[Deferred]]:
+    def one(ref: ArticleRef) -> tuple[ManifestRecord, int]:
         aid = article_id(ref.source, ref.source_id)
         prev = previous.get(aid)
         prepared = prepare_article(
@@ -724,13 +699,11 @@ def process_chunk(
 
     started = last_log = time.monotonic()
     records: list[ManifestRecord] = []
-    deferred: list[Deferred] = []
     writes = 0
     workers = min(ctx.settings.storage.max_concurrency, max(1, len(refs)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="paywall") as pool:
-        for record, changes, stale in pool.map(one, refs):
+        for record, changes in pool.map(one, refs):
             records.append(record)
-            deferred.extend(stale)
             writes += changes
             now = time.monotonic()
             if now - last_log >= progress_every:
@@ -750,15 +723,6 @@ def process_chunk(
         existing = ctx.store.get(ctx.layout.private_bucket, key)
         if existing != part:
             ctx.store.put(Blob.of(ctx.layout.private_bucket, key, part, EXTENSIONS["jsonl"]))
-        if deferred:
-            ctx.store.put(
-                Blob.of(
-                    ctx.layout.private_bucket,
-                    ctx.layout.chunk_deferred(plan.interval.slug, plan.plan_id, job.chunk),
-                    dumps([list(d) for d in deferred]),
-                    EXTENSIONS["json"],
-                )
-            )
     elapsed = time.monotonic() - started
     log.info(
         "chunk %d done: %d article(s) in %.1fs; outcomes %s; statuses %s; actions %s",
@@ -769,9 +733,7 @@ def process_chunk(
         dict(counts.statuses),
         dict(counts.actions),
     )
-    return ChunkResult(
-        job.chunk, key, counts, writes, round(elapsed, 3), plan.dry_run, len(deferred)
-    )
+    return ChunkResult(job.chunk, key, counts, writes, round(elapsed, 3), plan.dry_run)
 
 
 # ------------------------------------------------------------------------------------ publish
@@ -854,17 +816,6 @@ def publish_run(ctx: Context, plan: PlanRef, chunks: Sequence[ChunkResult]) -> R
         store.put(
             Blob.of(layout.public_bucket, marker_key, dumps(marker.to_json()), EXTENSIONS["json"])
         )
-    # Stale objects of an older layout whose keys another article may own: decided now that
-    # every chunk has written its objects (see apply_prepared).
-    kept = {o.key for r in records for o in r.objects}
-    for chunk in chunks:
-        if chunk.deferred:
-            body = store.get(
-                layout.private_bucket,
-                layout.chunk_deferred(interval.slug, plan.plan_id, chunk.chunk),
-            )
-            items = [(str(b), str(k), str(a)) for b, k, a in json.loads(body or b"[]")]
-            _apply_deferred(ctx, items, kept)
     summary = RunSummary(
         interval,
         counts,

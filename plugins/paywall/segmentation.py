@@ -8,18 +8,26 @@ caller quarantines the article, so not one paid character can reach a public out
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
+import operator
 import re
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
+from typing import NamedTuple
+
+from paywall.skeleton import Runs, runs_pattern, skeleton, skeleton_of, table
 
 DEFAULT_BEGIN = "##paidbegin##"
 DEFAULT_END = "##paidend##"
 
 _FULLWIDTH = {chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)}
 _INNER_SPACE = r"[ \t\u3000]*"
+# Warnings of one kind listed per article (they are public): the rest are counted.
+MAX_WARNINGS = 20
 
 
 class Status(StrEnum):
@@ -65,23 +73,38 @@ class Markers:
             raise ValueError("begin and end markers must differ")
         if self.begin in self.end or self.end in self.begin:
             raise ValueError("one marker must not contain the other")
+        # Markers are told apart from look-alikes on their skeletons: those must differ too.
+        begin, end = skeleton_of(self.begin), skeleton_of(self.end)
+        if not begin or not end:
+            raise ValueError("markers must have visible characters")
+        if begin in end or end in begin:
+            raise ValueError("the markers must not look alike (or one contain the other)")
 
 
-@dataclass(frozen=True, slots=True)
-class MarkerHit:
+class MarkerHit(NamedTuple):  # a tuple: hundreds of thousands are made for hostile input
     kind: str  # "begin" | "end"
     start: int  # offsets in the scanned text
     end: int
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
+class Segment(NamedTuple):
     kind: str  # "free" | "paid"
     start: int  # offsets in the article text with the markers removed
     end: int
 
     def to_dict(self) -> dict[str, int | str]:
         return {"kind": self.kind, "start": self.start, "end": self.end}
+
+
+def segment_dicts(segments: Iterable[Segment]) -> tuple[dict[str, int | str], ...]:
+    """``Segment.to_dict`` for many segments at once (no method call per segment)."""
+    names = Segment._fields
+    return tuple(dict(zip(names, segment, strict=True)) for segment in segments)
+
+
+# Bulk constructors at C speed (NamedTuple._make is a Python-level function).
+_new_hit = functools.partial(tuple.__new__, MarkerHit)
+_new_segment = functools.partial(tuple.__new__, Segment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,129 +151,188 @@ def _keyword(marker: str) -> str:
     return "".join(ch for ch in marker if ch.isalnum())
 
 
+def _fragments(marker: str) -> list[str]:
+    """Skeleton strings that only a marker, or what is left of one, contains: the whole
+    marker, its word ("paidbegin") and its punctuated edges ("#paid", "gin#")."""
+    shape = skeleton_of(marker)
+    found = [shape]
+    word = _keyword(shape)
+    if len(word) >= 4:
+        lead = shape[: shape.index(word[0])]
+        trail = shape[shape.rindex(word[-1]) + 1 :]
+        found.append(word)
+        if lead:
+            found.append(lead[-1] + word[:4])
+        if trail:
+            found.append(word[-3:] + trail[0])
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class Scanner:
-    pattern: re.Pattern[str]  # the markers themselves
-    damaged: re.Pattern[str] | None  # leftovers of a marker: word or punctuated edge
-    # A cheap necessary condition for `damaged`: every leftover contains one of these
-    # characters, or one of these (first letter, two-letter snippet) pairs.
-    single_chars: frozenset[str] = frozenset()
-    pairs: tuple[tuple[frozenset[str], re.Pattern[str]], ...] = ()
+    """How one marker pair is found, and how anything else that looks like one is found."""
 
-    def may_be_damaged(self, text: str) -> bool:
-        """False only when `damaged` cannot match: str.find at C speed for the first letter,
-        the snippet pattern only where that letter occurs -- far cheaper than the full
-        pattern over a long article."""
-        if self.damaged is None:
-            return False
-        if any(ch in text for ch in self.single_chars):
-            return True
-        for firsts, snippet in self.pairs:
-            for first in firsts:
-                at = text.find(first)
-                while at >= 0:
-                    if snippet.match(text, at):
-                        return True
-                    at = text.find(first, at + 1)
-        return False
+    pattern: re.Pattern[str]  # the markers themselves (lenient: their accepted variants)
+    # Runs of code points that can make up marker-like skeleton text (see skeleton.py): a
+    # look-alike is always inside one run, so only runs are ever normalised.
+    runs: Runs
+    fragments: tuple[str, ...]  # marker-like skeleton strings, longest first
+    shortest: int
+    # Joins runs for one normalisation pass: ASCII (the fast path), mapped to itself and
+    # absent from every fragment, so no fragment is formed across two runs.
+    joiner: str
 
 
 @lru_cache(maxsize=64)
 def compile_scanner(markers: Markers) -> Scanner:
-    """The marker pattern and the damaged-marker detectors for a marker pair."""
+    """The marker pattern and the look-alike detector for a marker pair."""
     if markers.lenient:
         begin, end = _lenient_pattern(markers.begin), _lenient_pattern(markers.end)
     else:
         begin, end = re.escape(markers.begin), re.escape(markers.end)
     pattern = re.compile(f"(?P<begin>{begin})|(?P<end>{end})")
-    # Any leftover marker word ("paidbegin"), or a marker's edge with its punctuation
-    # ("##paid", "end##"), in any case or width, means a damaged marker: ambiguous, so the
-    # article is refused rather than guessed at.
-    fragments: list[str] = []
-    for marker in (markers.begin, markers.end):
-        word = _keyword(marker)
-        if len(word) < 4:
-            continue
-        lead = marker[: marker.index(word[0])]
-        trail = marker[marker.rindex(word[-1]) + 1 :]
-        fragments.append(word)
-        if lead:
-            fragments.append(lead[-1] + word[:4])
-        if trail:
-            fragments.append(word[-3:] + trail[0])
-    damaged = None
-    if fragments:
-        damaged = re.compile(
-            "|".join(_INNER_SPACE.join(_lenient_pattern(ch) for ch in f) for f in fragments)
-        )
-    # Every damaged fragment contains one of these short snippets (its punctuation, or the
-    # first two letters of the word, in any case, width or inner spacing): a text without any
-    # of them, once its valid markers are removed, needs no scan by the slower full pattern.
-    snippets = {next((ch for ch in f if not ch.isalnum()), f[:2]) for f in fragments}
-    singles = frozenset(v for s in snippets if len(s) == 1 for v in variants(s))
-    pairs = tuple(
-        (frozenset(variants(s[0])), re.compile(_lenient_pattern(s)))
-        for s in sorted(snippets)
-        if len(s) > 1
+    fragments = sorted(
+        {f for m in (markers.begin, markers.end) for f in _fragments(m)}, key=len, reverse=True
     )
-    return Scanner(pattern, damaged, singles, pairs)
+    alphabet = frozenset("".join(fragments))
+    mapping = table()
+    joiner = next(
+        c
+        for c in "~;,/!?@$^&*()_+=[]{}<>" + "".join(map(chr, range(0x21, 0x7F)))
+        if c not in alphabet and ord(c) not in mapping and skeleton(c) == c
+    )
+    return Scanner(pattern, runs_pattern(alphabet), tuple(fragments), len(fragments[-1]), joiner)
 
 
 def find_markers(text: str, markers: Markers) -> tuple[list[MarkerHit], str | None]:
-    """All marker hits in order, plus a reason when a damaged marker is present."""
+    """All marker hits in order, plus a reason when anything else in the text looks like a
+    marker or a piece of one.
+
+    A look-alike is judged on the text's skeleton (:mod:`paywall.skeleton`): NFKC-style
+    folding, invisible code points dropped, case folded, confusable letters mapped. So
+    ``##paid\u200bbegin##``, ``##pаidbegin##`` (Cyrillic а), ``##𝐩𝐚𝐢𝐝begin##``,
+    ``##paid begin##`` or ``##PaidBegin##`` are refused in strict mode; lenient mode accepts
+    case, full-width and inner space/tab/U+3000 variants and refuses the rest the same way.
+    """
     scanner = compile_scanner(markers)
-    pattern, damaged = scanner.pattern, scanner.damaged
+    hits, overlapped = _hits(text, markers, scanner)
+    if not hits:
+        remainder = text
+    elif markers.lenient:
+        remainder = scanner.pattern.sub(_SEP, text)
+    elif overlapped or _SEP in markers.begin or _SEP in markers.end:
+        bounds = [0, *(x for h in hits for x in (h.start, h.end)), len(text)]
+        remainder = _SEP.join(text[a:b] for a, b in zip(bounds[0::2], bounds[1::2], strict=True))
+    else:  # the same as cutting each hit out, at C speed
+        remainder = text.replace(markers.begin, _SEP).replace(markers.end, _SEP)
+    return hits, _look_alike(text, hits, remainder, scanner)
+
+
+def marker_hits(text: str, markers: Markers) -> list[MarkerHit]:
+    """The markers in a text, in order, without judging anything else (the last gate's raw
+    scan uses this on whole documents)."""
+    return _hits(text, markers, compile_scanner(markers))[0]
+
+
+_KINDS = ("begin", "end")
+_START_END = operator.itemgetter(1, 2)
+
+
+def _hits(text: str, markers: Markers, scanner: Scanner) -> tuple[list[MarkerHit], bool]:
     if markers.lenient:
-        hits = [
+        found = [
             MarkerHit("begin" if m.lastgroup == "begin" else "end", m.start(), m.end())
-            for m in pattern.finditer(text)
+            for m in scanner.pattern.finditer(text)
         ]
-        if scanner.may_be_damaged(text):
-            # One pass; a match that uses a valid marker's characters is that marker.
-            ends = [hit.end for hit in hits]
-            position = 0
-            while bad := damaged.search(text, position):
-                index = bisect.bisect_right(ends, bad.start())
-                if index < len(hits) and hits[index].start < bad.end():
-                    position = bad.start() + 1
-                    continue
-                return hits, f"damaged marker {bad.group()!r} at {where(text, bad.start())}"
-        return hits, None
-
-    # Strict markers: str.find runs at C speed, far faster than a regex alternation.
-    found = _find_all(text, markers.begin, "begin") + _find_all(text, markers.end, "end")
-    hits = []
-    for hit in sorted(found, key=lambda h: h.start):
-        if not hits or hit.start >= hits[-1].end:  # leftmost wins, as in a regex scan
-            hits.append(hit)
-    if damaged is None:
-        return hits, None
-    # Scan what lies between the valid markers, each piece on its own (a NUL keeps a
-    # fragment from being formed across a removed marker): one regex pass, no re-scans.
-    piece_starts = [0, *(h.end for h in hits)]
-    pieces = [
-        text[a:b] for a, b in zip(piece_starts, [*(h.start for h in hits), len(text)], strict=True)
-    ]
-    remainder = "\x00".join(pieces)
-    if not scanner.may_be_damaged(remainder):
-        return hits, None
-    bad = damaged.search(remainder)
-    if bad is None:
-        return hits, None
-    # Map the remainder offset back into the text (each piece is followed by one NUL).
-    in_remainder = list(itertools.accumulate((len(p) + 1 for p in pieces), initial=0))
-    piece = bisect.bisect_right(in_remainder, bad.start()) - 1
-    at = piece_starts[piece] + bad.start() - in_remainder[piece]
-    return hits, f"damaged marker {bad.group()!r} at {where(text, at)}"
+        return found, False
+    # Strict markers: str.split finds them at C speed, far faster than a regex alternation;
+    # the merge below stays in C too (no begin and end can start at the same offset: one
+    # would have to be a prefix of the other, which Markers refuses).
+    begin, end = markers.begin, markers.end
+    kind_at = dict.fromkeys(_positions(text, begin), 0)
+    kind_at.update(dict.fromkeys(_positions(text, end), 1))
+    starts = sorted(kind_at)
+    kinds = list(map(kind_at.__getitem__, starts))
+    lengths = (len(begin), len(end))
+    ends = list(map(operator.add, starts, map(lengths.__getitem__, kinds)))
+    # Leftmost wins, as in a regex scan; overlaps need a begin and an end sharing characters.
+    overlapped = any(map(operator.lt, starts[1:], ends[:-1]))
+    if overlapped:
+        hits: list[MarkerHit] = []
+        for at, kind, stop in zip(starts, kinds, ends, strict=True):
+            if not hits or at >= hits[-1].end:
+                hits.append(MarkerHit(_KINDS[kind], at, stop))
+        return hits, True
+    kind_names = map(_KINDS.__getitem__, kinds)
+    return list(map(_new_hit, zip(kind_names, starts, ends, strict=True))), False
 
 
-def _find_all(text: str, marker: str, kind: str) -> list[MarkerHit]:
-    found = []
-    at = text.find(marker)
-    while at >= 0:
-        found.append(MarkerHit(kind, at, at + len(marker)))
-        at = text.find(marker, at + len(marker))
-    return found
+def _positions(text: str, marker: str) -> list[int]:
+    """Start offsets of the non-overlapping occurrences of ``marker``, left to right."""
+    parts = text.split(marker)
+    before = itertools.accumulate(map(len, parts[:-1]))  # text before each, markers excluded
+    return list(map(operator.add, before, range(0, len(marker) * (len(parts) - 1), len(marker))))
+
+
+# Stands for each marker cut out of the text: U+FFFF maps to itself in the skeleton and
+# belongs to no marker, so no look-alike is formed across a cut.
+_SEP = "\uffff"
+
+
+def _look_alike(
+    text: str, hits: Sequence[MarkerHit], remainder: str, scanner: Scanner
+) -> str | None:
+    """The first marker-like skeleton text in ``remainder`` (the text with each hit replaced
+    by one ``_SEP``), described with offsets in ``text``.
+
+    C-speed in the common case: the candidate runs are found by one regex pass, joined and
+    normalised in one go; only when a look-alike is there is it located run by run.
+    """
+    runs = scanner.runs.findall(remainder)
+    if not runs:
+        return None
+    shape = skeleton(scanner.joiner.join(runs))
+    if not any(fragment in shape for fragment in scanner.fragments):
+        return None
+    mapping = table()
+    for run in scanner.runs.finditer(remainder):
+        run_shape = run.group().translate(mapping)
+        for fragment in scanner.fragments:
+            at = run_shape.find(fragment)
+            if at < 0:
+                continue
+            start = run.start()
+            for hit in hits:  # back from the remainder to the text (once, on refusal)
+                if hit.start > start:
+                    break
+                start += hit.end - hit.start - 1
+            return _describe(text, start, run.group(), at, fragment)
+    return None  # pragma: no cover - the joined runs held a fragment, so one run does
+
+
+def _describe(text: str, run_start: int, run: str, at: int, fragment: str) -> str:
+    """Where a look-alike starts in the original text and which odd code points make it up.
+
+    Only the code points that produce the look-alike's skeleton are named (they are marker
+    look-alikes or invisible), never a character around it: reasons are public.
+    """
+    mapping = table()
+    produced = 0
+    first = last = None
+    for index, char in enumerate(run):
+        produced += len(mapping.get(ord(char), char))
+        if first is None and produced > at:
+            first = index
+        if produced >= at + len(fragment):
+            last = index
+            break
+    first = first or 0
+    span = run[first : (last if last is not None else len(run) - 1) + 1]
+    odd = sorted({c for c in span if not c.isascii() or not c.isprintable()})
+    names = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, 'unnamed')}" for c in odd[:4])
+    return f"damaged marker or look-alike {fragment!r} at {where(text, run_start + first)}" + (
+        f" (contains {names})" if names else ""
+    )
 
 
 def count_markers(text: str, markers: Markers) -> int:
@@ -258,6 +340,21 @@ def count_markers(text: str, markers: Markers) -> int:
     if markers.lenient:
         return len(compile_scanner(markers).pattern.findall(text))
     return text.count(markers.begin) + text.count(markers.end)
+
+
+class LineIndex:
+    """Line numbers for offsets, counted once per text (not from offset 0 per question)."""
+
+    __slots__ = ("_starts", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._starts: list[int] | None = None
+
+    def where(self, offset: int) -> str:
+        if self._starts is None:
+            self._starts = [m.end() for m in re.finditer("\n", self._text)]
+        return f"offset {offset} (line {bisect.bisect_right(self._starts, offset) + 1})"
 
 
 def where(text: str, offset: int) -> str:
@@ -273,6 +370,7 @@ def plan_regions(
 ) -> Plan:
     """Apply the region rules to marker hits; the one place statuses are decided."""
     hits = tuple(hits)
+    lines = LineIndex(text)
     if damage:
         return Plan(Status.BROKEN_MARKER, damage, hits)
     if not hits:
@@ -287,14 +385,15 @@ def plan_regions(
         )
     regions: list[tuple[int, int]] = []
     warnings: list[str] = []
+    empty = 0
     open_at: int | None = None
     for hit in hits:
         if hit.kind == "begin":
             if open_at is not None:
                 return Plan(
                     Status.NESTED_BEGIN,
-                    f"begin marker at {where(text, hit.start)} inside the region opened at "
-                    f"{where(text, open_at)}",
+                    f"begin marker at {lines.where(hit.start)} inside the region opened at "
+                    f"{lines.where(open_at)}",
                     hits,
                 )
             open_at = hit.start
@@ -304,17 +403,21 @@ def plan_regions(
                 context = "before any begin marker" if not regions else "after a closed region"
                 return Plan(
                     Status.UNMATCHED_END,
-                    f"end marker at {where(text, hit.start)} without a begin marker ({context})",
+                    f"end marker at {lines.where(hit.start)} without a begin marker ({context})",
                     hits,
                 )
             if hit.start == content_start:
-                warnings.append(f"empty paid region at {where(text, open_at)}")
+                empty += 1
+                if empty <= MAX_WARNINGS:
+                    warnings.append(f"empty paid region at {lines.where(open_at)}")
             regions.append((content_start, hit.start))
             open_at = None
+    if empty > MAX_WARNINGS:
+        warnings.append(f"{empty - MAX_WARNINGS} more empty paid regions")
     if open_at is not None:
         regions.append((content_start, len(text)))
         warnings.append(
-            f"begin marker at {where(text, open_at)} has no end marker: "
+            f"begin marker at {lines.where(open_at)} has no end marker: "
             "paid to the end of the article"
         )
         return Plan(Status.UNCLOSED, None, hits, tuple(regions), tuple(warnings))
@@ -337,48 +440,30 @@ def split_text(
     if plan.reason is not None:
         return TextSplit(plan.status, plan.reason, "", "", (), len(hits))
 
-    # Walk the pieces between markers: outside regions is free, inside is paid.
-    free_parts: list[str] = []
-    paid_parts: list[str] = []
-    segments: list[Segment] = []
-    clean = 0
-    cursor = 0
-    hit_iter = iter(hits)
-
-    def take(kind: str, start: int, end: int) -> None:
-        nonlocal clean
-        # Empty paid regions keep a zero-length segment so each cut stays on record.
-        if end < start or (end == start and kind == "free"):
-            return
-        piece = text[start:end]
-        (free_parts if kind == "free" else paid_parts).append(piece)
-        segments.append(Segment(kind, clean, clean + len(piece)))
-        clean += len(piece)
-
-    for region_start, region_end in plan.regions:
-        # The begin marker sits right before region_start (absent for all_paid).
-        begin_at = region_start
-        for hit in hit_iter:
-            if hit.kind == "begin" and hit.end == region_start:
-                begin_at = hit.start
-                break
-        take("free", cursor, begin_at)
-        if placeholder:
-            free_parts.append(placeholder)
-        take("paid", region_start, region_end)
-        cursor = region_end
-        if region_end < len(text):
-            end_hit = next(hit_iter, None)
-            cursor = end_hit.end if end_hit is not None else region_end
-    take("free", cursor, len(text))
+    # Cut at every hit: pieces alternate free, paid, free, ... (plan_regions made sure that
+    # hits alternate begin, end, begin, ...); all_paid has no hits and one region.
+    if hits:
+        bounds = [0, *itertools.chain.from_iterable(map(_START_END, hits)), len(text)]
+        pieces = list(map(text.__getitem__, map(slice, bounds[0::2], bounds[1::2])))
+    else:
+        pieces = ["", text] if plan.regions else [text]
+    free_pieces, paid_pieces = pieces[0::2], pieces[1::2]
+    cut = placeholder or ""
+    free = cut.join(free_pieces) + (cut if len(paid_pieces) == len(free_pieces) else "")
+    lengths = list(map(len, pieces))
+    offsets = list(itertools.accumulate(lengths, initial=0))
+    # Empty paid regions keep a zero-length segment so each cut stays on record; empty free
+    # pieces leave none.
+    keep = list(map(bool, lengths))
+    keep[1::2] = itertools.repeat(True, len(keep[1::2]))
+    segments = tuple(
+        map(
+            _new_segment,
+            itertools.compress(zip(itertools.cycle(("free", "paid")), offsets, offsets[1:]), keep),
+        )
+    )
     return TextSplit(
-        plan.status,
-        None,
-        "".join(free_parts),
-        "".join(paid_parts),
-        tuple(segments),
-        len(hits),
-        plan.warnings,
+        plan.status, None, free, "".join(paid_pieces), segments, len(hits), plan.warnings
     )
 
 

@@ -10,14 +10,29 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from types import MappingProxyType
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = ["Blob", "Listed", "Store"]
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+def _no_metadata() -> Mapping[str, str]:
+    # A mappingproxy is not hashable, so dataclasses refuse it as a plain default.
+    return _EMPTY
+
+
+def _rebuild(cls: Any, values: tuple[Any, ...], metadata: dict[str, str]) -> Any:
+    return cls(*values, MappingProxyType(metadata) if metadata else _EMPTY)
+
+
+def _reduce(obj: Any) -> tuple[Any, ...]:
+    # A mappingproxy does not pickle; blobs and listings cross process pools and Celery.
+    values = tuple(getattr(obj, f.name) for f in fields(obj)[:-1])
+    return (_rebuild, (type(obj), values, dict(obj.metadata)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +47,9 @@ class Blob:
     md5: str  # hex
     sha256: str  # hex
     encrypt: bool = False  # server-side encryption, when the settings ask for it
-    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)  # x-amz-meta-*, ASCII
+    metadata: Mapping[str, str] = field(default_factory=_no_metadata)  # x-amz-meta-*, ASCII
+
+    __reduce__ = _reduce
 
     @classmethod
     def of(
@@ -69,7 +86,9 @@ class Listed:
     etag: str  # without the surrounding quotes
     size: int
     last_modified: datetime | None = None
-    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)  # head() only
+    metadata: Mapping[str, str] = field(default_factory=_no_metadata)  # filled by head() only
+
+    __reduce__ = _reduce
 
 
 @runtime_checkable

@@ -18,7 +18,7 @@ from paywall.errors import ErrorCode, VerifyError
 from paywall.layout import Layout
 from paywall.metadata import sha256_hex
 from paywall.model import ObjectRef, Role
-from paywall.reader import manifest_keys, read_committed
+from paywall.reader import interval_prefix, interval_runs, manifest_keys, read_committed
 from paywall.segmentation import Markers
 from paywall.storage import ProbeResult
 from paywall.store import Store
@@ -28,7 +28,6 @@ __all__ = [
     "Finding",
     "FindingKind",
     "Report",
-    "probe_of",
     "verify_all",
     "verify_run",
 ]
@@ -68,6 +67,7 @@ class Report:
     manifest_key: str
     objects_checked: int = 0
     anonymous_probes: int = 0
+    superseded: int = 0  # records a later committed run of the interval replaced
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -86,6 +86,7 @@ class Report:
             "manifest_key": self.manifest_key,
             "objects_checked": self.objects_checked,
             "anonymous_probes": self.anonymous_probes,
+            "superseded": self.superseded,
             "problems": len(self.findings),
             "findings": kinds,
         }
@@ -163,9 +164,12 @@ def verify_run(
             )
         )
 
+    superseded = _superseded(store, layout, manifest_key)
+    report.superseded = sum(1 for r in run.records if r.article_id in superseded)
     expected = [
         _Expected(public if obj.public else private, obj)
         for record in run.records
+        if record.article_id not in superseded
         for obj in record.objects
     ]
     listed = _list_etags(store, expected)
@@ -227,6 +231,20 @@ def verify_run(
     return report
 
 
+def _superseded(store: Store, layout: Layout, manifest_key: str) -> set[str]:
+    """Article ids whose record in this manifest a later committed run of the same interval
+    replaced (a reprocess, a retraction): their objects are that run's to prove. A partial
+    run committed before the interval's manifest was replaced by it as a whole."""
+    slug = interval_prefix(manifest_key).rstrip("/").rsplit("/", 1)[-1]
+    runs = interval_runs(store, layout, slug)
+    keys = [r.manifest_key for r in runs]
+    if manifest_key not in keys:
+        older = read_committed(store, layout, manifest_key)
+        return {r.article_id for r in older.records} if older is not None and runs else set()
+    later = runs[keys.index(manifest_key) + 1 :]
+    return {r.article_id for run in later for r in run.records}
+
+
 def _probe_targets(private: Iterable[_Expected]) -> list[tuple[str, str]]:
     """A few paid objects plus one quarantined input per run."""
     items = list(private)
@@ -240,7 +258,10 @@ def _list_etags(store: Store, expected: list[_Expected]) -> dict[tuple[str, str]
     the manifest names only (a folder may hold other intervals' objects too)."""
     ranges: dict[tuple[str, str], list[str]] = {}
     for item in expected:
-        folder = item.obj.key.rsplit("/", 1)[0] + "/"
+        # The folder holding the articles' folders (an article's objects sit in one of its
+        # own): one listing covers every article of that folder the manifest names.
+        parts = item.obj.key.rsplit("/", 2)
+        folder = (parts[0] + "/") if len(parts) == 3 else ""
         ranges.setdefault((item.bucket, folder), []).append(item.obj.key)
     found: dict[tuple[str, str], str] = {}
     for (bucket, folder), keys in ranges.items():
@@ -266,9 +287,3 @@ def verify_all(
         verify_run(store, layout, key, markers=markers, probe=probe)
         for key in manifest_keys(store, layout)
     ]
-
-
-def probe_of(store: Store) -> AnonymousProbe | None:
-    """The store's anonymous probe, when it has one."""
-    found = getattr(store, "anonymous_probe", None)
-    return found if callable(found) else None

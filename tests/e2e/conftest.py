@@ -19,6 +19,7 @@ from paywall_dev import devstack
 from paywall_dev.servers import S3Server, available_backends
 from tests.conftest import BACKENDS_USED, REPO, SAMPLES, write_config
 
+STARTUP_SECONDS = 420
 DAYS = ("2026/11/17", "2026/11/18", "2026/11/19", "2026/11/20", "2026/11/21", "2026/11/22")
 
 
@@ -125,12 +126,13 @@ def standalone(e2e_s3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sta
         env=env.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp,
     )  # fmt: skip
     try:
-        password = devstack.admin_password(env.home, 120)
+        # Generous: on a loaded 2-core machine the four components take minutes to start.
+        password = devstack.admin_password(env.home, STARTUP_SECONDS)
         api = devstack.ApiClient(f"http://127.0.0.1:{port}", "admin", password)
-        api.wait_healthy(180)
-        api.wait_for_dag(env.dag_id, 180)
+        api.wait_healthy(STARTUP_SECONDS)
+        api.wait_for_dag(env.dag_id, STARTUP_SECONDS)
         api.unpause(env.dag_id)  # a backfill on a paused DAG stays queued forever
-        api.wait_for_dag("e2e_chunk_fault", 180)
+        api.wait_for_dag("e2e_chunk_fault", STARTUP_SECONDS)
         api.unpause("e2e_chunk_fault")
         api.unpause("paywall_catalog")  # the consumer, scheduled on the pipeline's asset
         yield Standalone(env, f"http://127.0.0.1:{port}", api, password)

@@ -247,7 +247,7 @@ def test_both_workers_share_the_chunks_and_match_a_local_executor_run(
     free = {k for k in outputs if k.startswith("public/free/")}
     assert len(free) == ARTICLES + 2  # + page.html's free .html and .txt
     quarantined = {k.split("/")[-2] for k in outputs if k.startswith("private/quarantine/")}
-    assert quarantined == {"broken.txt", "nested.txt"}
+    assert quarantined == {"broken.txt~", "nested.txt~"}
     assert outputs == reference
 
     # Task logs were written by the workers to S3 and read back through the API server;

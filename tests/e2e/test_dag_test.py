@@ -10,7 +10,7 @@ import pytest
 
 from paywall.model import Outcome
 from paywall.reader import read_committed
-from paywall.verify import probe_of, verify_run
+from paywall.verify import verify_run
 from tests.e2e.conftest import AirflowEnv, build_airflow_env
 
 pytestmark = pytest.mark.slow
@@ -39,7 +39,7 @@ def test_dag_run_commits_outputs_and_emits_the_asset_event(airflow_env: AirflowE
     assert marker["counts"]["statuses"] == {"broken_marker": 1, "ok": 6}
     assert marker["counts"]["outcomes"] == {"published": 6, "quarantined": 1, "failed": 0}
     report = verify_run(ctx.store, ctx.layout, manifest_key, markers=ctx.settings.markers.build(),
-                        probe=probe_of(ctx.store))  # fmt: skip
+                        probe=ctx.probe)  # fmt: skip
     assert report.ok, report.text()
     free = ctx.store.get(
         ctx.layout.public_bucket, ctx.layout.free("desk", "2026/11/20/story-1.txt", "txt")

@@ -39,17 +39,23 @@ def wait_backfill(st: Standalone, backfill_id: int, runs: int, timeout: float = 
     raise AssertionError(f"backfill {backfill_id} did not finish: {states}")
 
 
-def create_backfill(st: Standalone, body: dict) -> dict:
-    """POST a backfill; if a retried POST finds it already created (409), use that one."""
+def create_backfill(st: Standalone, body: dict, timeout: float = 90) -> dict:
+    """POST a backfill.
+
+    On SQLite the api-server answers 503 when a lock interrupts the creation and then deletes
+    the half-made backfill; the client's retry of that 503 can meet it before it is gone (409).
+    So a 409 is retried until the conflict clears, never resolved by guessing an id.
+    """
     import urllib.error
 
-    try:
-        return st.api.post("/api/v2/backfills", body)
-    except urllib.error.HTTPError as exc:
-        if exc.code != 409:
-            raise
-    listed = st.api.get(f"/api/v2/backfills?dag_id={st.airflow.dag_id}")["backfills"]
-    return max(listed, key=lambda b: b["id"])
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return st.api.post("/api/v2/backfills", body)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409 or time.monotonic() > deadline:
+                raise
+        time.sleep(3)
 
 
 def snapshot(ctx: Context) -> dict[str, tuple[str, str]]:

@@ -47,7 +47,7 @@ def test_local_fetch_cannot_leave_the_folder(tmp_path: Path) -> None:
 
 @pytest.mark.s3
 def test_s3_inbox_source_by_key_date_and_last_modified(ctx: Context) -> None:
-    client = ctx.store.client
+    client = ctx.s3_client_for(None)
     inbox = "inbox-" + ctx.layout.public_bucket.split("-")[-1]
     client.create_bucket(Bucket=inbox)
     for key in ("news/2026-11-20/a.txt", "news/2026-11-20/b.html", "news/2026-11-21/c.txt",

@@ -25,7 +25,7 @@ from paywall.reader import committed_runs, presign_paid, read_committed, read_pu
 from paywall.s3 import S3Endpoint, make_client
 from paywall.storage import ProbeResult, S3Store, init_buckets, public_read_policy
 from paywall.store import Blob
-from paywall.verify import FindingKind, Report, probe_of, verify_run
+from paywall.verify import FindingKind, Report, verify_run
 from tests.conftest import USER_SAMPLE
 
 pytestmark = pytest.mark.s3
@@ -33,9 +33,14 @@ DAY = Interval(datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo
 SAMPLE = "2026/11/20/000_ef8617fb664c5123.txt"
 
 
+def boto(ctx: Context) -> S3Store:
+    """The boto3 side of the context (bucket set-up, policies, the anonymous probe)."""
+    endpoint = ctx.store.endpoint  # type: ignore[attr-defined]
+    return S3Store(ctx.s3_client_for(None), ctx.settings.storage, endpoint)
+
+
 def endpoint_url(ctx: Context) -> str:
-    assert isinstance(ctx.store, S3Store)
-    return str(ctx.store.endpoint.endpoint_url)
+    return str(boto(ctx).endpoint.endpoint_url)
 
 
 def anonymous_get(ctx: Context, bucket: str, key: str) -> int:
@@ -62,7 +67,7 @@ def audit(ctx: Context, spot_checks: int = 16) -> Report:
         ctx.layout,
         ctx.layout.manifest(DAY.slug),
         markers=ctx.settings.markers.build(),
-        probe=probe_of(ctx.store),
+        probe=ctx.probe,
         spot_checks=spot_checks,
     )
 
@@ -75,7 +80,7 @@ def test_layout_commit_schemas_and_headers(ctx: Context) -> None:
     keys = objects(ctx)
     pub, priv = layout.public_bucket, layout.private_bucket
     free_key = layout.free("samples", SAMPLE, "txt")
-    assert free_key == f"free/samples/{SAMPLE}.txt"
+    assert free_key == f"free/samples/{SAMPLE}~/free.txt"
     assert f"{pub}/{free_key}" in keys and f"{priv}/{layout.paid('samples', SAMPLE, 'txt')}" in keys
     assert f"{pub}/{layout.meta('samples', SAMPLE)}" in keys
     assert f"{pub}/{layout.free('samples', '2026/11/20/html-demo.html', 'html')}" in keys
@@ -111,8 +116,7 @@ def test_layout_commit_schemas_and_headers(ctx: Context) -> None:
     head = ctx.store.head(pub, free_key)
     assert head is not None and head.metadata["sha256"] == sha256_hex(free or b"")
     assert head.metadata["article-id"] == article_id("samples", SAMPLE)
-    assert isinstance(ctx.store, S3Store)
-    client = make_client(ctx.store.endpoint)
+    client = boto(ctx).client
     assert client.head_object(Bucket=pub, Key=free_key)["ContentType"] == EXTENSIONS["txt"]
 
 
@@ -138,10 +142,10 @@ def test_anonymous_access_follows_the_policy_and_the_probe_reads_it(ctx: Context
     quarantined = layout.quarantine_input("samples", "2026/11/20/broken-marker-demo.txt")
     assert anonymous_get(ctx, priv, quarantined) == 403
     assert anonymous_get(ctx, pub, layout.manifest(DAY.slug)) == 403
-    assert isinstance(ctx.store, S3Store)
-    result, detail = ctx.store.anonymous_probe(priv, layout.paid("samples", SAMPLE, "txt"))
+    assert ctx.probe is not None
+    result, detail = ctx.probe(priv, layout.paid("samples", SAMPLE, "txt"))
     assert result is ProbeResult.REFUSED, detail
-    readable, _ = ctx.store.anonymous_probe(pub, layout.free("samples", SAMPLE, "txt"))
+    readable, _ = ctx.probe(pub, layout.free("samples", SAMPLE, "txt"))
     assert readable is ProbeResult.READABLE
 
 
@@ -163,8 +167,7 @@ def test_private_only_config_and_init_is_idempotent(make_ctx) -> None:
         anonymous_get(ctx, ctx.layout.public_bucket, ctx.layout.free("samples", SAMPLE, "txt"))
         == 403
     )
-    assert isinstance(ctx.store, S3Store)
-    assert init_buckets(ctx.store.client, ctx.settings.storage) == []
+    assert init_buckets(boto(ctx).client, ctx.settings.storage) == []
 
 
 def test_presigned_url_works_then_expires(ctx: Context) -> None:
@@ -205,8 +208,7 @@ def test_verify_catches_deleted_tampered_marked_and_public_paid(ctx: Context) ->
     )
     html_txt = layout.free("samples", "2026/11/20/html-demo.html", "txt")
     ctx.store.put(Blob.of(pub, html_txt, b"x ##paidbegin## y", EXTENSIONS["txt"]))
-    assert isinstance(ctx.store, S3Store)
-    ctx.store.client.put_bucket_policy(Bucket=priv, Policy=json.dumps(public_read_policy(priv) | {
+    boto(ctx).client.put_bucket_policy(Bucket=priv, Policy=json.dumps(public_read_policy(priv) | {
         "Statement": [public_read_policy(priv)["Statement"][0] | {
             "Resource": [f"arn:aws:s3:::{priv}/*"]}]}))  # fmt: skip
     report = audit(ctx)
@@ -278,8 +280,7 @@ def test_catalog_lists_published_articles_from_committed_runs_only(ctx: Context)
 
 def test_a_missing_bucket_is_named_in_the_error(make_ctx) -> None:
     ctx = make_ctx()
-    assert isinstance(ctx.store, S3Store)
-    ctx.store.client.delete_bucket(Bucket=ctx.layout.private_bucket)
+    boto(ctx).client.delete_bucket(Bucket=ctx.layout.private_bucket)
     with pytest.raises(
         StorageError, match=rf"s3://{ctx.layout.private_bucket}/.*NoSuchBucket"
     ) as error:

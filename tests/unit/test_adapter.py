@@ -67,9 +67,7 @@ def test_an_inconclusive_probe_fails_verify_so_that_airflow_retries(
     ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     summary = run_tasks(ctx)
-    monkeypatch.setattr(
-        ctx.store, "anonymous_probe", lambda bucket, key: (ProbeResult.INCONCLUSIVE, "timeout")
-    )
+    monkeypatch.setattr(ctx, "probe", lambda bucket, key: (ProbeResult.INCONCLUSIVE, "timeout"))
     with pytest.raises(VerifyError) as error:
         adapter.verify_task(ctx.settings, summary)
     assert error.value.code is ErrorCode.VERIFY_INCONCLUSIVE

@@ -117,3 +117,163 @@ def _fields(result: object) -> dict:
     import dataclasses
 
     return {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
+
+
+# ----------------------------------------------------------------- the last gate, wired in
+SECRET = "订阅用户才能读到的这一整句付费正文内容绝不能出现在免费部分里面"  # 31 characters
+
+
+def _leaky_text(monkeypatch: pytest.MonkeyPatch, leak: str) -> None:
+    from paywall import articles
+
+    real = articles.split_text
+
+    def leaky(*args, **kwargs):
+        result = real(*args, **kwargs)
+        return type(result)(**{**_fields(result), "free": result.free + leak})
+
+    monkeypatch.setattr(articles, "split_text", leaky)
+
+
+def test_paid_text_leaked_by_the_splitter_quarantines(monkeypatch: pytest.MonkeyPatch) -> None:
+    _leaky_text(monkeypatch, SECRET[3:28])
+    data = f"标题\n免费导语\n##paidbegin##{SECRET}##paidend##\n".encode()
+    out = split_article(RawArticle("s", "a.txt", data), SplitOptions())
+    assert out.record.status == "paid_text_in_free"
+    assert "free txt" in (out.record.reason or "") and out.free == {} and out.paid == {}
+    jsonschema.validate(out.record.to_dict(), ARTICLE_SCHEMA)
+    assert SECRET[:8] not in json.dumps(out.record.to_dict(), ensure_ascii=False)
+
+
+def test_a_title_taken_from_paid_text_quarantines(monkeypatch: pytest.MonkeyPatch) -> None:
+    from paywall import articles
+
+    monkeypatch.setattr(articles, "_text_title", lambda free, first: SECRET)
+    data = f"标题\n##paidbegin##{SECRET}##paidend##\n".encode()
+    out = split_article(RawArticle("s", "a.txt", data), SplitOptions())
+    assert out.record.status == "paid_text_in_free" and "metadata" in (out.record.reason or "")
+
+
+def test_a_parser_that_misreads_the_page_is_caught_by_the_raw_scan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The splitter's paid half is empty and its free half holds the region: only the
+    independent raw scan of the source knows what lay between the markers."""
+    from paywall import articles
+    from paywall.htmlsplit import split_html
+
+    def confused(document, *args, **kwargs):
+        unmarked = document.replace("##paidbegin##", "").replace("##paidend##", "")
+        kwargs["no_markers"] = articles.NoMarkersPolicy.ALL_FREE
+        return split_html(unmarked, *args, **kwargs)
+
+    monkeypatch.setattr(articles, "split_html", confused)
+    page = f"<p>免费</p><p>##paidbegin##{SECRET}##paidend##</p>".encode()
+    out = split_article(RawArticle("s", "a.html", page), SplitOptions())
+    assert out.record.status == "paid_text_in_free", out.record.reason
+
+
+def test_a_short_paid_region_is_protected_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    _leaky_text(monkeypatch, " 验证码 482913")
+    data = "取件说明\n##paidbegin##482913##paidend##\n".encode()
+    out = split_article(RawArticle("s", "a.txt", data), SplitOptions())
+    assert out.record.status == "paid_text_in_free"
+
+
+def test_boilerplate_in_both_halves_fails_closed() -> None:
+    slogan = "坚持以习近平新时代中国特色社会主义思想为指导全面贯彻落实"
+    data = f"标题\n{slogan}。\n##paidbegin##正文{slogan}。其余##paidend##\n".encode()
+    out = split_article(RawArticle("s", "a.txt", data), SplitOptions())
+    assert out.record.status == "paid_text_in_free"
+
+
+# ------------------------------------------------------------------------------ no oracle
+def test_public_record_carries_no_digest_of_paid_or_original() -> None:
+    import hashlib
+
+    data = USER_SAMPLE.read_bytes()
+    out = _split("000.txt", data)
+    record = out.record.to_dict()
+    assert set(record["sha256"]) == {"free"}
+    text = json.dumps(record)
+    paid = out.paid["txt"]
+    for secret in (data, paid, paid.decode().encode("utf-16-le")):
+        for algorithm in ("sha256", "sha1", "md5", "blake2b"):
+            assert hashlib.new(algorithm, secret).hexdigest()[:16] not in text
+    # The digests stay available privately, for manifests and reruns.
+    assert out.digests["original"] == hashlib.sha256(data).hexdigest()
+    assert out.digests["paid"] == hashlib.sha256(paid).hexdigest()
+    with pytest.raises(jsonschema.ValidationError):
+        oracle = {"sha256": {"free": "0" * 64, "paid": "0" * 64}}
+        jsonschema.validate(record | oracle, ARTICLE_SCHEMA)
+    quarantined = _split("a.txt", b"title\nno markers").record.to_dict()
+    assert quarantined["sha256"] == {"free": None}
+
+
+# ---------------------------------------------------------------------- no poison pills
+@pytest.mark.parametrize("fmt", ["txt", "html"])
+def test_an_unexpected_error_quarantines_only_that_article(
+    fmt: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from paywall import articles
+
+    def explode(*args, **kwargs):
+        message = "paid words: " + SECRET  # what a careless message could quote
+        raise KeyError(message)
+
+    monkeypatch.setattr(articles, "split_text" if fmt == "txt" else "split_html", explode)
+    data = f"<p>免费</p><p>##paidbegin##{SECRET}##paidend##</p>".encode()
+    with caplog.at_level("ERROR", logger="paywall.articles"):
+        out = split_article(RawArticle("s", f"a.{fmt}", data), SplitOptions())
+    assert out.record.status == "internal_error" and out.free == {} and out.paid == {}
+    assert "KeyError" in (out.record.reason or "")
+    jsonschema.validate(out.record.to_dict(), ARTICLE_SCHEMA)
+    logged = caplog.text
+    assert "builtins.KeyError" in logged and "explode" in logged  # type and frames
+    assert "paid words" not in logged and SECRET[:6] not in logged  # never the message
+    assert SECRET[:6] not in json.dumps(out.record.to_dict(), ensure_ascii=False)
+
+
+def test_split_article_never_raises_even_on_nonsense_fields() -> None:
+    odd = RawArticle("s\udcff", "\udc80\n\x1b", b"\xff\xfe\x00", Format.TEXT)
+    out = split_article(odd, SplitOptions())
+    json.dumps(out.record.to_dict(), ensure_ascii=False).encode("utf-8")  # storable
+    broken = RawArticle("s", "x", None, Format.TEXT)  # type: ignore[arg-type]
+    assert split_article(broken, SplitOptions()).record.status == "internal_error"
+
+
+# ----------------------------------------------------------------------------- odd names
+@pytest.mark.parametrize(
+    "name",
+    [b"caf\xe9.txt", b"a\nb.txt", b"\x1b[31mred.txt", "x\u202eeman.txt".encode(), b"a\\b.txt",
+     b"\\x41.txt", "新闻 稿.txt".encode(), b"\xff\xfe", "a\u2028b".encode()],
+)  # fmt: skip
+def test_odd_names_get_stable_printable_reversible_ids(name: bytes) -> None:
+    import os
+
+    from paywall.articles import article_id, name_bytes, safe_id
+
+    ident = safe_id(os.fsdecode(name))
+    assert ident == safe_id(name) and ident.isprintable()
+    ident.encode("utf-8")
+    assert name_bytes(ident) == name
+    assert article_id("s", os.fsdecode(name)) == article_id("s", os.fsdecode(name))
+
+
+def test_clean_names_keep_their_ids() -> None:
+    from paywall.articles import safe_id
+
+    for name in ("2026/11/20/000_ef8617fb664c5123.txt", "新闻/稿件 1.html", "a%20b.txt"):
+        assert safe_id(name) == name
+
+
+@pytest.mark.parametrize("region", ["paid", "ok", "text", "begin", "NewsArticle"])
+def test_record_vocabulary_is_not_paid_text(region: str) -> None:
+    """Marker names, statuses, formats and JSON-LD types are in every record: a tiny region
+    that happens to spell one is still published (only article text is searched)."""
+    for name, data in (
+        ("a.txt", f"标题\n免费\n##paidbegin##{region}##paidend##\n"),
+        ("a.html", f"<h1>标题</h1><p>免费</p><p>##paidbegin##{region}##paidend##</p>"),
+    ):
+        out = split_article(RawArticle("s", name, data.encode()), SplitOptions())
+        assert out.record.status == "ok", (name, out.record.reason)

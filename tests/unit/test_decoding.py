@@ -44,10 +44,10 @@ def test_encodings(data: bytes, declared: str | None, encoding: str, evidence: s
 
 def test_meta_charset_in_the_document() -> None:
     page = '<html><head><meta charset="gbk"></head><body>' + TEXT + "</body></html>"
-    decoded = decode(page.encode("gbk"))
+    decoded = decode(page.encode("gbk"), html=True)
     assert decoded.encoding == "gb18030" and decoded.evidence == "document"
     legacy = '<meta http-equiv="Content-Type" content="text/html; charset=GB2312">' + TEXT
-    assert decode(legacy.encode("gbk")).evidence == "document"
+    assert decode(legacy.encode("gbk"), html=True).evidence == "document"
 
 
 def test_line_ends_are_preserved() -> None:
@@ -75,3 +75,86 @@ def test_charset_from_header() -> None:
     assert charset_from_content_type("text/html; charset=GBK") == "GBK"
     assert charset_from_content_type('text/plain;charset="utf-8"') == "utf-8"
     assert charset_from_content_type("text/html") is None
+
+
+# ------------------------------------------------- the WHATWG label list, and nothing else
+# A document must not pick a Python codec by name: unicode_escape turns "\x23\x23paidend"
+# into a marker after decoding; "undefined" raises on use; rot13 or base64 rewrite text.
+PYTHON_ONLY_CODECS = ["unicode_escape", "raw_unicode_escape", "undefined", "rot13", "base64",
+                      "hex", "zlib", "punycode", "idna", "utf-7", "utf_8_sig", "mbcs", "palmos",
+                      "unicode-internal", "quopri", "uu", "bz2", "cp65001", "oem"]  # fmt: skip
+
+
+@pytest.mark.parametrize("label", PYTHON_ONLY_CODECS)
+@pytest.mark.parametrize("html", [True, False])
+def test_python_codec_names_are_not_encodings(label: str, html: bool) -> None:
+    body = (
+        f'<meta charset="{label}"><p>free \\x23\\x23paidbegin\\x23\\x23 paid</p>'
+        if html
+        else f"<meta charset={label}>\nfree \\x23\\x23paidend\\x23\\x23"
+    ).encode("ascii")
+    for declared in (None, label):
+        decoded = decode(body, declared, html=html)
+        assert decoded.encoding == "utf-8"
+        assert "##" not in decoded.text  # the escapes stay escapes
+
+
+def test_meta_charset_counts_only_in_html() -> None:
+    page = ('<meta charset="gbk">' + TEXT).encode("gbk")
+    assert decode(page, html=True).evidence == "document"
+    # In a .txt file the same bytes are just text: detected, not declared by the text itself.
+    assert decode(page, html=False).evidence == "detected"
+
+
+@pytest.mark.parametrize(
+    ("label", "encoding"),
+    [
+        ("GBK", "gb18030"), (" gb2312 ", "gb18030"), ("x-gbk", "gb18030"), ("chinese", "gb18030"),
+        ("csGB2312", "gb18030"), ("GB18030", "gb18030"), ("big5-hkscs", "big5"),
+        ("x-x-big5", "big5"), ("latin1", "windows-1252"), ("ascii", "windows-1252"),
+        ("unicode-1-1-utf-8", "utf-8"), ("utf8", "utf-8"),
+    ],
+)  # fmt: skip
+def test_labels_resolve_as_browsers_do(label: str, encoding: str) -> None:
+    from paywall.decoding import resolve_label
+
+    assert resolve_label(label) == encoding
+
+
+@pytest.mark.parametrize("label", ["undefined", "unicode_escape", "hz-gb-2312", "replacement",
+                                   "iso-2022-kr", "", "utf-8\x00", "gbk;", "\udcff"])  # fmt: skip
+def test_unknown_and_replacement_labels_resolve_to_nothing(label: str) -> None:
+    from paywall.decoding import resolve_label
+
+    assert resolve_label(label) is None
+
+
+def test_unknown_declared_label_falls_back_to_detection() -> None:
+    decoded = decode(TEXT.encode("gbk"), "undefined")
+    assert (decoded.encoding, decoded.evidence) == ("gb18030", "detected")
+
+
+def test_utf16_meta_label_means_utf8_as_in_browsers() -> None:
+    page = ('<meta charset="utf-16"><p>' + TEXT + "</p>").encode("gbk")
+    page += b" " * (len(page) % 2)  # even length: decodable as UTF-16 if it were honoured
+    decoded = decode(page, html=True)
+    assert (decoded.encoding, decoded.evidence) == ("gb18030", "detected")
+
+
+def test_outputs_never_hold_lone_surrogates() -> None:
+    # No WHATWG decoder makes them; a BOM'd UTF-16 body with a lone surrogate is refused.
+    data = codecs.BOM_UTF16_LE + "ok".encode("utf-16-le") + b"\x00\xd8" + "x".encode("utf-16-le")
+    with pytest.raises(DecodeError) as error:
+        decode(data)
+    assert error.value.reason == "undecodable"
+
+
+def test_decode_error_is_the_package_error() -> None:
+    import pickle
+
+    from paywall import errors
+
+    assert DecodeError is errors.DecodeError
+    again = pickle.loads(pickle.dumps(DecodeError("binary", "NUL bytes")))
+    assert (again.reason, again.detail) == ("binary", "NUL bytes")
+    assert again.code is errors.ErrorCode.DECODE

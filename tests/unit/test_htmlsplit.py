@@ -57,7 +57,7 @@ def test_region_across_elements_keeps_structure_on_both_sides() -> None:
         # equal: the fast literal count must not be fooled.
         (f"<p>&#35;&#35;paidbegin&#35;&#35;x{E}</p><!-- {B} -->", Status.BROKEN_MARKER),
         (f"<p>&num;&num;paidbegin&num;&num;x{E}</p><!-- {B} -->", Status.BROKEN_MARKER),
-        (f"<noscript>{B}</noscript><p>a {B} b {E}</p>", Status.BROKEN_MARKER),  # hidden one
+        (f"<noscript>{B}</noscript><p>a {B} b {E}</p>", Status.HIDDEN_MARKER),  # hidden one
         (f"<p>a {E} b</p>", Status.UNMATCHED_END),
         (f"<p>a {B} b {B} c {E}</p>", Status.NESTED_BEGIN),
         (f"<p>a {B} b</p>", Status.UNCLOSED),
@@ -69,12 +69,13 @@ def test_html_status_table(page: str, status: Status) -> None:
     assert split_html(page).status is status
 
 
-def test_marker_like_strings_outside_text_stay_in_free_html_untouched() -> None:
+def test_marker_like_strings_in_code_and_attributes_are_inert_and_code_stays_out() -> None:
     page = f'<script>x="{E}"</script><p title="{B}">a{B}secret{E}b</p>'
     result = split_html(page)
     assert result.status is Status.OK
     assert "secret" not in result.free_html
-    assert f'title="{B}"' in result.free_html and f'x="{E}"' in result.free_html
+    # The attribute of a free element is free content; the script is code: never copied.
+    assert f'title="{B}"' in result.free_html and "<script" not in result.free_html
 
 
 def test_deep_nesting_and_multiple_sections() -> None:
@@ -86,11 +87,10 @@ def test_deep_nesting_and_multiple_sections() -> None:
     assert "p1" not in result.free_html and "p2" not in result.free_html
 
 
-def test_very_deep_nesting_does_not_crash() -> None:
+def test_nesting_past_the_limit_is_too_deep() -> None:
     page = "<div>" * 5000 + f"a{B}b{E}" + "</div>" * 5000
     result = split_html(page)
-    assert result.status in (Status.OK, Status.BROKEN_MARKER)
-    assert "b" not in result.free_visible
+    assert result.status is Status.TOO_DEEP and result.reason and not result.free_html
 
 
 def test_hundred_thousand_levels_of_nesting_neither_crash_nor_leak() -> None:
@@ -171,18 +171,3 @@ def test_extracted_article_keeps_the_page_title_and_drops_the_chrome() -> None:
     result = split_html(page, extract=True)
     assert result.title == "页面标题"
     assert result.free_text == "免费" and "导航" not in result.free_html
-
-
-def test_opaque_elements_are_copied_as_bs4_would_write_them() -> None:
-    from bs4 import BeautifulSoup
-
-    from paywall.htmlsplit import _subtree_markup
-
-    head = (
-        '<head><meta charset="utf-8"><title>A &amp; B</title><script>if (a < b && c) {}'
-        "</script><style>p>a{}</style><!-- note --></head>"
-    )
-    soup = BeautifulSoup(f"<html>{head}<body><textarea>x &lt; y</textarea></body></html>", "lxml")
-    for name in ("head", "textarea"):
-        element = soup.find(name)
-        assert _subtree_markup(element) == element.decode()

@@ -6,7 +6,13 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from paywall.layout import MAX_ENCODED_BYTES, Layout, article_key, decode_article_key
+from paywall.layout import (
+    MAX_ENCODED_BYTES,
+    MAX_SEGMENT_BYTES,
+    Layout,
+    article_key,
+    decode_article_key,
+)
 
 LAYOUT = Layout("pub", "priv", "pipe")
 
@@ -43,16 +49,30 @@ def test_distinct_ids_never_share_a_key(one: str, other: str) -> None:
 
 
 @settings(max_examples=500, deadline=None)
+@given(IDS, IDS)
+@example("a", "a.txt~/b")
+@example("a.txt", "a.txt~/free.txt")
+@example("x", "x/y")
+def test_no_object_key_is_the_folder_of_another(one: str, other: str) -> None:
+    # A key that is an object and a folder at once (a.txt beside a.txt/b) is lost by
+    # file-system backed servers (MinIO keeps one, lists one): never let it happen.
+    keys = LAYOUT.article_keys("s", one) | LAYOUT.article_keys("s", other)
+    for key in keys:
+        assert not any(other_key.startswith(key + "/") for other_key in keys), key
+
+
+@settings(max_examples=500, deadline=None)
 @given(IDS)
 def test_keys_are_safe_bounded_and_reversible(source_id: str) -> None:
     key = article_key(source_id)
     assert len(key.encode("utf-8")) <= MAX_ENCODED_BYTES
     for segment in _segments(key):
         assert segment not in ("", ".", ".."), key
+        assert len(segment.encode("utf-8")) <= MAX_SEGMENT_BYTES, key
     assert not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in key), key
     for full in LAYOUT.article_keys("some-source", source_id):
         assert len(full.encode("utf-8")) <= 1024
-    hashed = any("~" in segment and segment != "~" for segment in _segments(key))
+    hashed = any(segment.startswith("~") and segment != "~" for segment in _segments(key))
     assert decode_article_key(key) == (None if hashed else source_id)
 
 
@@ -64,15 +84,20 @@ def test_keys_stay_readable() -> None:
     assert article_key("news.example/2026/11/a?id=3") == "news.example/2026/11/a%3Fid%3D3"
     assert article_key("../etc/p.txt") == "%2E%2E/etc/p.txt"
     assert article_key("x/a//b.txt") == "x/a/~/b.txt"
-    assert LAYOUT.free("desk", "2026/11/20/a.txt", "txt") == "free/desk/2026/11/20/a.txt.txt"
-    assert LAYOUT.quarantine_input("desk", "a.txt") == "quarantine/desk/a.txt/input"
+    assert LAYOUT.free("desk", "2026/11/20/a.txt", "txt") == "free/desk/2026/11/20/a.txt~/free.txt"
+    assert LAYOUT.meta("desk", "2026/11/20/a.txt") == "meta/desk/2026/11/20/a.txt~/meta.json"
+    assert LAYOUT.quarantine_input("desk", "a.txt") == "quarantine/desk/a.txt~/input"
 
 
 def test_long_ids_keep_a_readable_prefix_and_a_hash() -> None:
     long_id = "/".join(["段落" * 60] * 8)
     key = article_key(long_id)
-    assert key.startswith("段落段落") and "~" in key
+    assert key.startswith("段落段落") and "/~" in key
     assert len(key.encode()) <= MAX_ENCODED_BYTES
+    # One segment over SeaweedFS's 255-byte limit is enough to hash the id.
+    assert (
+        "/~" in article_key("a/" + "b" * 256) and article_key("a/" + "b" * 200) == "a/" + "b" * 200
+    )
     assert decode_article_key(key) is None  # hashed keys are not decodable
     assert article_key(long_id + "x") != key
 
@@ -80,10 +105,11 @@ def test_long_ids_keep_a_readable_prefix_and_a_hash() -> None:
 @pytest.mark.parametrize(
     "key",
     [
-        "free/desk/2026/11/20/a.txt.txt",
-        "meta/desk/2026/11/20/a.txt.json",
-        "paid/desk/%2E%2E/x.html",
-        "quarantine/desk/x/~/y/reason.json",
+        "free/desk/2026/11/20/a.txt~/free.txt",
+        "meta/desk/2026/11/20/a.txt~/meta.json",
+        "paid/desk/%2E%2E/x~/paid.html",
+        "quarantine/desk/x/~/y~/reason.json",
+        "overrides/desk/a~/override.json",
     ],
 )
 def test_owner_of_inverts_the_layout(key: str) -> None:
@@ -94,11 +120,13 @@ def test_owner_of_inverts_the_layout(key: str) -> None:
 
 
 def test_owner_of_refuses_what_no_article_maps_to() -> None:
-    # Layout-1 keys that the current encoding never produces (a space, a bare % escape).
-    assert LAYOUT.owner_of("free/desk/a b.txt") is None
-    assert LAYOUT.owner_of("free/desk/a%2.txt") is None
+    # Layout-1 keys (no article folder) and what the encoding never produces.
+    assert LAYOUT.owner_of("free/desk/2026/11/20/a.txt") is None
+    assert LAYOUT.owner_of("free/desk/a b~/free.txt") is None
+    assert LAYOUT.owner_of("free/desk/a%2~/free.txt") is None
     assert LAYOUT.owner_of("runs/pipe/x/manifest.jsonl") is None
-    assert LAYOUT.owner_of("free/desk/a.pdf") is None
+    assert LAYOUT.owner_of("free/desk/a~/free.pdf") is None
+    assert LAYOUT.owner_of("free/desk/a~/paid.txt") is None
 
 
 def test_run_keys_and_markers_round_trip() -> None:

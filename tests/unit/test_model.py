@@ -51,9 +51,9 @@ PUBLISHED = ManifestRecord(
     title="标题",
     revision=2,
     objects=(
-        _obj(Role.PAID, "paid/desk/2026/11/20/a.txt.txt"),
-        _obj(Role.FREE, "free/desk/2026/11/20/a.txt.txt"),
-        _obj(Role.META, "meta/desk/2026/11/20/a.txt.json"),
+        _obj(Role.PAID, "paid/desk/2026/11/20/a.txt~/paid.txt"),
+        _obj(Role.FREE, "free/desk/2026/11/20/a.txt~/free.txt"),
+        _obj(Role.META, "meta/desk/2026/11/20/a.txt~/meta.json"),
     ),
     input_sha256=SHA,
     split="0123456789abcdef",
@@ -66,8 +66,8 @@ QUARANTINED = PUBLISHED.with_changes(
     reason="damaged marker",
     title=None,
     objects=(
-        _obj(Role.INPUT, "quarantine/desk/2026/11/20/a.txt/input"),
-        _obj(Role.REASON, "quarantine/desk/2026/11/20/a.txt/reason.json"),
+        _obj(Role.INPUT, "quarantine/desk/2026/11/20/a.txt~/input"),
+        _obj(Role.REASON, "quarantine/desk/2026/11/20/a.txt~/reason.json"),
     ),
 )
 FAILED = PUBLISHED.with_changes(

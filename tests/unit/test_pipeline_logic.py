@@ -43,7 +43,7 @@ from paywall.pipeline import Context, run_interval
 from paywall.reader import StaleObject, committed_runs, presign_paid, read_committed, read_public
 from paywall.storage import ProbeResult
 from paywall.store import Blob
-from paywall.verify import FindingKind, probe_of, verify_run
+from paywall.verify import FindingKind, verify_run
 from paywall.webhook import notify_run
 
 DAY = Interval(datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
@@ -114,7 +114,7 @@ def audit(ctx: Context, **kwargs: Any) -> Any:
         ctx.layout,
         ctx.layout.manifest(DAY.slug),
         markers=ctx.settings.markers.build(),
-        probe=probe_of(ctx.store),
+        probe=ctx.probe,
         **kwargs,
     )
 
@@ -482,18 +482,8 @@ def test_another_runs_manifest_is_never_overwritten(desk) -> None:
     assert run_interval(ctx, DAY, force=True).committed
 
 
-@pytest.mark.parametrize("chunk_size", [200, 1], ids=["one-chunk", "a-chunk-each"])
-def test_layout_one_outputs_are_migrated_and_nothing_stale_stays_public(
-    make_mem_ctx, chunk_size: int
-) -> None:
-    source = DictSource("desk", {f"2026/11/20/a{n}.txt": article(n) for n in range(3)})
-    ctx = with_source(
-        make_mem_ctx(
-            pipeline={"name": "desk_pipeline", "chunk_size": chunk_size},
-            sources=[{"name": "desk", "kind": "local", "path": "/nonexistent"}],
-        ),
-        source,
-    )
+def test_layout_one_outputs_are_migrated_and_nothing_stale_stays_public(desk) -> None:
+    ctx, source = desk
     layout, store = ctx.layout, store_of(ctx)
 
     def legacy_keys(stem: str) -> dict[str, str]:  # layout 1 dropped the extension
@@ -507,6 +497,7 @@ def test_layout_one_outputs_are_migrated_and_nothing_stale_stays_public(
         for role, key in old.items():
             bucket = layout.private_bucket if role == "paid" else layout.public_bucket
             store.put(Blob.of(bucket, key, b"old " + role.encode(), EXTENSIONS["txt"]))
+            assert layout.owner_of(key) is None  # layout 2 never writes a layout-1 key
         legacy_lines.append(
             dumps(
                 {
@@ -516,17 +507,14 @@ def test_layout_one_outputs_are_migrated_and_nothing_stale_stays_public(
                     "timestamp": STAMP,
                     "status": "ok",
                     "keys": {"free": [old["free"]], "paid": [old["paid"]], "meta": old["meta"]},
-                    "sha256": {
-                        "original": "0" * 64,
-                        "objects": dict.fromkeys(old.values(), "0" * 64),
-                    },
+                    "sha256": {"original": "0" * 64,
+                               "objects": dict.fromkeys(old.values(), "0" * 64)},
                     "revision": 4,
                 }
             )
-        )
-    # Under layout 2, the id "2026/11/20/a0" (no extension) owns exactly a0.txt's old keys.
+        )  # fmt: skip
+    # The id "2026/11/20/a0" (no extension) had a0.txt's very keys under layout 1.
     source.items["2026/11/20/a0"] = article("bare-id")
-    assert layout.free("desk", "2026/11/20/a0", "txt") == legacy_keys("a0")["free"]
     manifest = b"\n".join(legacy_lines) + b"\n"
     store.put(Blob.of(layout.public_bucket, layout.manifest(DAY.slug), manifest, "x"))
     marker = {"manifest_key": layout.manifest(DAY.slug), "manifest_sha256": sha256_hex(manifest),
@@ -539,20 +527,39 @@ def test_layout_one_outputs_are_migrated_and_nothing_stale_stays_public(
 
     summary = run_interval(ctx, DAY)
     assert summary.counts.published == 4
-    for record in manifest_records(ctx):
-        assert record.layout == 2
-    migrated = next(r for r in manifest_records(ctx) if r.source_id == "2026/11/20/a1.txt")
-    assert migrated.revision == 5  # the move is a new public version
-    # a1's old keys belong to nobody now: retracted, public and private.
-    for role, key in legacy_keys("a1").items():
-        bucket = layout.private_bucket if role == "paid" else layout.public_bucket
-        assert store.get(bucket, key) is None, key
-    # a0's old keys are the bare id's keys now: its fresh objects were not deleted as stale.
-    assert b"bare-id" in (store.get(layout.public_bucket, legacy_keys("a0")["free"]) or b"")
-    assert b"bare-id" in (store.get(layout.public_bucket, legacy_keys("a0")["meta"]) or b"")
-    assert store.get(layout.private_bucket, legacy_keys("a0")["paid"]) is not None
+    records = {r.source_id: r for r in manifest_records(ctx)}
+    assert all(r.layout == 2 for r in records.values())
+    assert records["2026/11/20/a1.txt"].revision == 5  # the move is a new public version
+    for stem in ("a0", "a1"):  # every layout-1 key is gone, public and private
+        for role, key in legacy_keys(stem).items():
+            bucket = layout.private_bucket if role == "paid" else layout.public_bucket
+            assert store.get(bucket, key) is None, key
+    for sid in ("2026/11/20/a0.txt", "2026/11/20/a0"):  # each in its own article folder
+        body = store.get(layout.public_bucket, layout.free("desk", sid, "txt")) or b""
+        assert body.startswith("标题".encode())
+    bare = store.get(layout.public_bucket, layout.free("desk", "2026/11/20/a0", "txt")) or b""
+    assert b"bare-id" in bare
     assert audit(ctx).ok
     assert run_interval(ctx, DAY).writes == 0  # and the next run finds nothing to do
+
+
+def test_a_stale_key_of_another_article_is_never_deleted(desk) -> None:
+    ctx, source = desk
+    run_interval(ctx, DAY)
+    layout = ctx.layout
+    # A damaged manifest naming another article's object among a0's: a0's quarantine must
+    # not delete a1's free half on a0's behalf.
+    records = {r.source_id: r for r in manifest_records(ctx)}
+    a0, a1 = records["2026/11/20/a0.txt"], records["2026/11/20/a1.txt"]
+    foreign = a1.object(Role.FREE)
+    assert foreign is not None
+    tampered = a0.with_changes(objects=(*a0.objects, foreign))
+    source.items["2026/11/20/a0.txt"] = "标题\n免费##paidend##付费\n".encode()
+    ref = ArticleRef("desk", a0.source_id, STAMP, a0.source_id)
+    prepared = pipeline.prepare_article(ctx, source, ref, tampered)
+    deleted = {key for _, key in prepared.deletes}
+    assert foreign.key not in deleted
+    assert layout.free("desk", a0.source_id, "txt") in deleted
 
 
 def test_reader_refuses_stale_objects_and_presign_refuses_unknown_articles(desk) -> None:
@@ -671,7 +678,8 @@ def test_a_retract_override_takes_the_article_off_and_keeps_it_off(desk) -> None
     assert summary.counts.actions["retracted"] == 1
     record = next(r for r in manifest_records(ctx) if r.source_id == sid)
     assert (record.outcome, record.status, record.objects) == (Outcome.QUARANTINED, "retracted", ())
-    assert "editor-1" in (record.reason or "") and "legal hold" in (record.reason or "")
+    assert record.reason == "retracted by an editor (override of 2026-11-21T09:00:00Z)"
+    assert "legal hold" not in json.dumps(record.public_json())  # notes stay private
     for key in (layout.free("desk", sid, "txt"), layout.meta("desk", sid)):
         assert store.get(layout.public_bucket, key) is None
     assert store.get(layout.private_bucket, layout.paid("desk", sid, "txt")) is None
@@ -685,7 +693,7 @@ def test_an_unreadable_override_fails_the_chunk_naming_it(desk) -> None:
     ctx, _ = desk
     key = ctx.layout.override("desk", "2026/11/20/a0.txt")
     ctx.store.put(Blob.of(ctx.layout.private_bucket, key, b"{not json", EXTENSIONS["json"]))
-    with pytest.raises(PipelineError, match=r"override .*a0\.txt\.json is unreadable"):
+    with pytest.raises(PipelineError, match=r"override .*a0\.txt~/override\.json is unreadable"):
         run_interval(ctx, DAY)
 
 
@@ -702,3 +710,24 @@ def test_a_reprocessed_article_is_what_the_next_full_run_compares_with(desk) -> 
     assert full.writes == 0 and dict(full.counts.actions) == {"unchanged": 3}
     record = next(r for r in manifest_records(ctx) if r.source_id == sid)
     assert record.revision == 2 and audit(ctx).ok
+
+
+def test_verify_audits_each_article_against_its_latest_committed_run(desk) -> None:
+    ctx, _ = desk
+    run_interval(ctx, DAY)
+    sid = "2026/11/20/a1.txt"
+    put_override(ctx, sid, "retract")
+    partial = run_interval(ctx, DAY, article_ids=[sid])  # an editor's retraction, as the UI
+    assert partial.manifest_key and partial.counts.actions.get("retracted") == 1
+    # The interval's manifest still names a1's (now deleted) objects: a later committed run
+    # replaced that record, so the audit leaves them to that run instead of reporting them.
+    full = audit(ctx)
+    assert full.ok, full.text()
+    assert full.superseded == 1
+    report = verify_run(ctx.store, ctx.layout, partial.manifest_key,
+                        markers=ctx.settings.markers.build(), probe=ctx.probe)  # fmt: skip
+    assert report.ok and report.superseded == 0
+    # Deleting an object a superseded record names is not a finding; one the latest names is.
+    free = ctx.layout.free("desk", "2026/11/20/a0.txt", "txt")
+    ctx.store.delete(ctx.layout.public_bucket, [free])
+    assert [f.kind for f in audit(ctx).findings] == [FindingKind.MISSING]

@@ -87,7 +87,9 @@ def test_reasons_name_the_offset() -> None:
     # A damaged marker after valid ones is located in the original text.
     damaged = split_text(f"ab{B}cd{E}\nef##paid x").reason or ""
     assert "'#paid' at offset 32 (line 2)" in damaged
-    assert "'ＰＡＩＤ" in (split_text(f"{B}x{E}ＰＡＩＤend").reason or "")
+    fullwidth = split_text(f"{B}x{E}ＰＡＩＤend").reason or ""
+    assert "'paidend' at offset 25 (line 1)" in fullwidth
+    assert "U+FF30 FULLWIDTH LATIN CAPITAL LETTER P" in fullwidth
     nested = split_text(f"a\nb{B}{B}{E}").reason or ""
     assert "offset 16 (line 2) inside the region opened at offset 3 (line 2)" in nested
 
@@ -176,3 +178,121 @@ def test_property_any_input_is_either_clean_or_refused(pieces: list[str]) -> Non
         assert rebuild(result.free, result.paid, result.segments) == clean
     else:
         assert result.free == "" and result.paid == "" and result.reason
+
+
+# ------------------------------------------------------------------ marker look-alikes
+# Each is a marker a reader (or a lenient CMS) would take for one; none is exact, so the
+# region it opens or closes is ambiguous: refused, never published as free text.
+LOOK_ALIKES = {
+    "zero-width spaces": "##paid\u200b\u200bbegin##",
+    "soft hyphen": "##paid\u00adbegin##",
+    "bidi controls": "##\u202epaid\u202cbegin##",
+    "word joiner": "#\u2060#paidbegin##",
+    "NBSP": "##paid\u00a0begin##",
+    "ideographic space": "##paid\u3000begin##",
+    "line break": "##paid\nbegin##",
+    "Cyrillic а": "##p\u0430idbegin##",
+    "Cyrillic р and і": "##\u0440a\u0456dbegin##",
+    "Greek ο-free mix": "##paidb\u0435gin##",
+    "mathematical bold": "##\U0001d429\U0001d41a\U0001d422\U0001d41dbegin##",
+    "mathematical sans": "##paid\U0001d5bb\U0001d5be\U0001d5c0\U0001d5c2\U0001d5c7##",
+    "full-width hash": "\uff03\uff03paidbegin\uff03\uff03",
+    "small hash": "\ufe5f\ufe5fpaidbegin##",
+    "combining accent": "##pai\u0301dbegin##",
+    "precomposed accent": "##pa\u00eddbegin##",
+    "variation selector": "##paid\ufe0fbegin##",
+    "tag characters": "##paid\U000e0020begin##",
+    "upper case": "##PAIDBEGIN##",
+    "Hangul filler": "##paid\u3164begin##",
+}
+
+
+@pytest.mark.parametrize("look_alike", LOOK_ALIKES.values(), ids=LOOK_ALIKES.keys())
+def test_begin_look_alikes_are_broken_markers(look_alike: str) -> None:
+    text = f"free preview\n{look_alike}paid secret{E}\nafter"
+    result = split_text(text)
+    assert result.status is Status.BROKEN_MARKER, look_alike
+    assert not result.published and result.free == ""
+    assert "secret" not in (result.reason or "")
+
+
+@pytest.mark.parametrize("look_alike", LOOK_ALIKES.values(), ids=LOOK_ALIKES.keys())
+def test_end_look_alikes_are_broken_markers(look_alike: str) -> None:
+    sans_begin = "\U0001d5bb\U0001d5be\U0001d5c0\U0001d5c2\U0001d5c7"
+    end = look_alike.replace("begin", "end").replace(sans_begin, "\U0001d5be\U0001d5c7\U0001d5bd")
+    result = split_text(f"free{B}paid secret{end}more paid?")
+    assert result.status is Status.BROKEN_MARKER, end
+
+
+@pytest.mark.parametrize("look_alike", LOOK_ALIKES.values(), ids=LOOK_ALIKES.keys())
+def test_lenient_mode_refuses_look_alikes_beyond_case_width_and_space(look_alike: str) -> None:
+    result = split_text(f"free\n{look_alike}paid{E}\n", Markers(lenient=True))
+    accepted = {"upper case", "full-width hash", "ideographic space"}
+    name = next(k for k, v in LOOK_ALIKES.items() if v == look_alike)
+    if name in accepted:
+        assert result.status is Status.OK and result.paid == "paid"
+    else:
+        assert result.status is Status.BROKEN_MARKER, name
+
+
+def test_look_alike_reason_names_the_code_points_and_the_line() -> None:
+    reason = split_text(f"a\nb\n##paid\u200bbegin##秘密{E}").reason or ""
+    assert "line 3" in reason and "U+200B ZERO WIDTH SPACE" in reason
+    # Only the look-alike's own code points are named: reasons are public.
+    assert "CJK" not in reason and "秘" not in reason
+
+
+def test_ordinary_text_is_not_a_look_alike() -> None:
+    text = f"预付费 paid 开始 begin 结束 end, #话题\n{B}付费内容{E}\n页尾 paid in full"
+    assert split_text(text).status is Status.OK
+
+
+def test_markers_that_look_alike_are_refused() -> None:
+    with pytest.raises(ValueError):
+        Markers("##paid##", "##PAID##")
+    with pytest.raises(ValueError):
+        Markers("\u200b", "x")
+
+
+INVISIBLE = st.sampled_from(
+    ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u202a", "\u202c", "\u202e",
+     "\u2066", "\u2069", "\u180e", "\u034f", "\ufe00", "\U000e0001", "\u00a0", "\u3000", "\u2009",
+     "\u0301", "\u0308"]
+)  # fmt: skip
+HOMOGLYPH = {
+    "p": ["\u0440", "\U0001d429", "\uff50", "\u03c1"],
+    "a": ["\u0430", "\U0001d41a", "\uff41", "\u0251"],
+    "i": ["\u0456", "\U0001d422", "\uff49", "\u0131"],
+    "d": ["\u0501", "\U0001d41d", "\uff44", "\u217e"],
+    "b": ["\u042c", "\U0001d41b", "\uff42", "\u13cf"],
+    "e": ["\u0435", "\U0001d41e", "\uff45", "\u212e"],
+    "g": ["\u0261", "\U0001d420", "\uff47", "\u0581"],
+    "n": ["\u0578", "\U0001d427", "\uff4e", "\u057c"],
+    "#": ["\uff03", "\ufe5f"],
+}
+
+
+@st.composite
+def look_alike_markers(draw: st.DrawFn) -> str:
+    """A marker with invisible code points inserted and/or letters swapped for homoglyphs."""
+    marker = draw(st.sampled_from([B, E]))
+    chars = list(marker)
+    changed = False
+    for index in range(len(chars)):
+        if chars[index] in HOMOGLYPH and draw(st.integers(0, 5)) == 0:
+            chars[index] = draw(st.sampled_from(HOMOGLYPH[chars[index]]))
+            changed = True
+    for _ in range(draw(st.integers(0 if changed else 1, 3))):
+        at = draw(st.integers(1, len(chars) - 1))
+        chars.insert(at, draw(INVISIBLE))
+    return "".join(chars)
+
+
+@settings(max_examples=500, deadline=None)
+@given(look_alike_markers(), free_text, paid_text)
+def test_property_look_alike_markers_never_publish(marker: str, free: str, paid: str) -> None:
+    for text in (f"{free}{marker}{paid}{E}{free}", f"{free}{B}{paid}{marker}{free}",
+                 f"{free}{marker}{paid}"):  # fmt: skip
+        result = split_text(text)
+        assert result.status is Status.BROKEN_MARKER, (marker, text)
+        assert result.free == "" and result.paid == ""

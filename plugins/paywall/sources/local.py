@@ -1,12 +1,19 @@
-"""A folder of article files; ids are paths relative to the folder."""
+"""A folder of article files; ids are paths relative to the folder.
+
+Names that are not UTF-8 or hold control characters get printable, reversible ids
+(:func:`paywall.articles.safe_id`), so a plan can always be stored as JSON; a file that
+vanishes or cannot be read while listing is skipped with a warning, never fails the plan.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 from datetime import UTC, datetime
 from typing import Any
 
-from paywall.articles import Format, RawArticle
+from paywall.articles import Format, RawArticle, name_bytes, safe_id
 from paywall.config import LocalSource
 from paywall.sources.base import (
     ArticleRef,
@@ -17,6 +24,8 @@ from paywall.sources.base import (
     iso,
     sort_refs,
 )
+
+log = logging.getLogger("paywall.sources.local")
 
 
 class LocalFolderSource:
@@ -36,20 +45,27 @@ class LocalFolderSource:
             raise SourceError(f"source {self.name!r}: folder {root} does not exist")
         refs = []
         for path in root.glob(self.settings.glob):
-            if not path.is_file() or path.name.startswith("."):
+            if path.name.startswith("."):
                 continue
-            relative = path.relative_to(root).as_posix()
-            moment = self._timestamp(relative, path.stat().st_mtime)
+            relative = safe_id(path.relative_to(root).as_posix())
+            try:
+                if not path.is_file():
+                    continue
+                mtime = path.stat().st_mtime
+            except OSError as exc:  # vanished or unreadable since the folder was read
+                log.warning("source %s: skipping %s: %s", self.name, relative, exc.strerror)
+                continue
+            moment = self._timestamp(relative, mtime)
             if moment is None or (interval is not None and not interval.contains(moment)):
                 continue
-            refs.append(ArticleRef(self.name, relative, iso(moment), str(path)))
+            refs.append(ArticleRef(self.name, relative, iso(moment), safe_id(str(path))))
         return sort_refs(refs)
 
     def fetch(self, ref: ArticleRef, previous: dict[str, Any] | None = None) -> RawArticle:
         # Resolve from the configured root, never from a stored absolute path: the plan may
         # have been made on another machine.
         root = self.settings.path.resolve()
-        path = (root / ref.source_id).resolve()
+        path = (root / os.fsdecode(name_bytes(ref.source_id))).resolve()
         if not path.is_relative_to(root):
             raise FetchError(f"path {ref.source_id!r} leaves the source folder")
         try:

@@ -1,4 +1,8 @@
-"""An inbox bucket and prefix on an S3 server; ids are keys relative to the prefix."""
+"""An inbox bucket and prefix on an S3 server; ids are keys relative to the prefix.
+
+A prefix is a folder: ``inbox`` lists ``inbox/...`` only, never ``inbox-other/...``. Ids are
+made printable (:func:`paywall.articles.safe_id`); the key itself is kept as the locator.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from paywall.articles import Format, RawArticle
+from paywall.articles import Format, RawArticle, safe_id
 from paywall.config import S3Source
 from paywall.sources.base import (
     ArticleRef,
@@ -29,6 +33,8 @@ class S3InboxSource:
 
     def list(self, interval: Interval | None) -> list[ArticleRef]:
         bucket, prefix = self.settings.bucket, self.settings.prefix
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"  # a folder, not a string prefix of sibling folders
         refs = []
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
@@ -39,7 +45,7 @@ class S3InboxSource:
                     key = item["Key"]
                     if key.endswith("/"):
                         continue
-                    relative = key[len(prefix) :].lstrip("/")
+                    relative = safe_id(key[len(prefix) :].lstrip("/"))
                     if self.settings.timestamp == "key":
                         moment = date_from_text(relative, self._pattern)
                     else:

@@ -14,8 +14,8 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
+from paywall import airflow_adapter as adapter
 from paywall import pipeline
-from paywall.airflow_adapter import pipeline_context
 from paywall.config import load_settings
 from paywall.sources import Interval
 
@@ -32,23 +32,24 @@ INTERVAL = Interval(datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, t
     tags=["test"],
 )
 def chunk_fault() -> None:
+    # The same typed task bodies as the production DAG; only the interval is fixed.
     @task(multiple_outputs=False)
     def plan() -> dict[str, Any]:
-        return pipeline.plan_run(pipeline_context(SETTINGS), INTERVAL)
+        return pipeline.plan_run(adapter.pipeline_context(SETTINGS), INTERVAL).to_json()
 
     @task(multiple_outputs=False)
     def chunks(planned: dict[str, Any]) -> list[dict[str, Any]]:
-        return pipeline.chunk_jobs(planned)
+        return adapter.chunk_jobs(planned)
 
     @task(multiple_outputs=False)
     def process(job: dict[str, Any]) -> dict[str, Any]:
         if job["chunk"] == 1 and Path(os.environ["PAYWALL_FAULT_FLAG"]).exists():
             raise RuntimeError("injected failure of chunk 1")
-        return pipeline.process_chunk(pipeline_context(SETTINGS), job)
+        return adapter.process_task(SETTINGS, job, {})
 
     @task(multiple_outputs=False)
     def publish(planned: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]:
-        return pipeline.publish_run(pipeline_context(SETTINGS), planned, list(results))
+        return adapter.publish_task(SETTINGS, planned, list(results)).to_json()
 
     planned = plan()
     publish(planned, process.expand(job=chunks(planned)))
