@@ -44,6 +44,10 @@ root -> month -> day and checks each sha256 always sees one committed state.
   article re-published on a later day leaves its old day's list, and comes back to it if
   the later claim is withdrawn. The locator object finds the other days without a scan:
   one conditional PUT per article new to a day.
+- *Withdrawn now.* An editor's retract-now (:func:`withdraw`) replaces the article's listed
+  claims by quarantined ones of the same intervals, ordered at that moment: older manifests
+  replayed cannot list it again; the next manifest of that interval (the retraction's run)
+  or a later one decides, as for any claim.
 - *Fail closed.* A record whose public objects are not under ``free/<source>/`` and
   ``meta/<source>/``, or that lacks either, is ``invalid``: never listed. An event naming
   a key outside this pipeline's runs, an uncommitted manifest, or one whose sha256 does not
@@ -90,6 +94,7 @@ __all__ = [
     "read_day",
     "refresh",
     "update_catalog",
+    "withdraw",
 ]
 
 log = logging.getLogger("paywall.catalog")
@@ -515,7 +520,16 @@ class RootIndex:
 
     @classmethod
     def from_bytes(cls, pipeline: str, body: bytes) -> RootIndex:
-        data = json.loads(body)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise CatalogError(
+                f"the catalog root of {pipeline} is not a JSON object; move it away to rebuild "
+                "the catalog",
+                code=ErrorCode.CATALOG,
+            )
         if data.get("format") != FORMAT or data.get("pipeline") != pipeline:
             raise CatalogError(
                 f"the catalog root of {pipeline} is of another format or pipeline "
@@ -1324,6 +1338,74 @@ def update_catalog(
 ) -> dict[str, Any]:
     """:func:`refresh`, as the JSON of its result (``articles``: how many are listed)."""
     return refresh(store, layout, manifest_keys, **options).to_json()
+
+
+WITHDRAWN = "~withdrawn"  # the order's manifest part: after every runs/... key of its time
+
+
+def withdraw(
+    store: Store,
+    layout: Layout,
+    article_id: str,
+    timestamp: str,
+    *,
+    reason: str = "retracted by an editor; the next run records it",
+    settings: CatalogSettings | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> str:
+    """Take an article out of the catalog now, before any manifest says so (an editor's
+    retract-now, :func:`paywall.editor.retract_now`). Returns ``removed``, ``absent`` (no
+    catalog yet), ``unchanged`` (not listed) or ``not updated: <why>``; never raises for a
+    busy or unreadable catalog (the run the editor triggers records the retraction).
+
+    Every listed claim of the article (the day of ``timestamp`` and the days its locator
+    names) is replaced by a quarantined one of the same interval, ordered at ``now`` (and
+    after any manifest committed at that instant): a replay or rescan of older manifests
+    cannot list it again, and the next manifest of that interval or a later one decides,
+    as for any claim. The Iceberg tables receive it with that manifest.
+    """
+    cfg = settings or CatalogSettings()
+    if not _ARTICLE_ID.match(article_id):
+        return "not updated: the article id is not 20 hex digits"
+    try:
+        if store.get(layout.public_bucket, layout.catalog()) is None:
+            return "absent"
+        with _Lease(store, layout, cfg.lease_minutes, now):
+            update = _Update(
+                store, layout, track_moves=cfg.track_moves,
+                max_object_bytes=cfg.max_object_bytes, sink=None, workers=1, now=now,
+            )  # fmt: skip
+            if update.new:
+                return "absent"
+            days = set(update._days_of(article_id))
+            day = _day_of(timestamp)
+            if day is not None:
+                days.add(day)
+            stamp = canonical_time(now().isoformat())
+            removed = 0
+            for name in sorted(days):
+                claim = update.day(name).entries.get(article_id)
+                if claim is None or claim.state is not State.LIVE:
+                    continue
+                order = Order(claim.order.interval, max(stamp, claim.order.committed_at),
+                              WITHDRAWN)  # fmt: skip
+                update.days[name].entries[article_id] = Entry(
+                    article_id=article_id, source=claim.source, source_id=claim.source_id,
+                    timestamp=claim.timestamp, state=State.QUARANTINED, order=order,
+                    outcome=Outcome.QUARANTINED.value, status="retracted", reason=reason,
+                    revision=claim.revision, override="retract", moved_to=claim.moved_to,
+                )  # fmt: skip
+                update.dirty_days.add(name)
+                removed += claim.moved_to is None
+            if not update.dirty_days:
+                return "unchanged"
+            if cfg.track_moves:
+                update._settle(article_id, days)
+            update.changes += 1
+            update.commit(rescanned=False)
+            return "removed" if removed else "unchanged"
+    except CatalogError as error:
+        return f"not updated: {error.code.value}: {error}"
 
 
 # --------------------------------------------------------------------------- reading

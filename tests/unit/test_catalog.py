@@ -26,6 +26,7 @@ from paywall.catalog import (
     read_day,
     refresh,
     update_catalog,
+    withdraw,
 )
 from paywall.config import CatalogSettings
 from paywall.errors import CatalogError, ErrorCode, FetchError, StorageError
@@ -243,6 +244,82 @@ def test_a_retract_override_takes_the_article_out(desk) -> None:
     summary = run_interval(ctx, day_interval(0))
     refresh(ctx.store, ctx.layout, [summary.manifest_key or ""])
     assert {a["source_id"] for a in read_catalog(ctx.store, ctx.layout)} == {"b.txt"}
+
+
+def test_an_editors_withdrawal_takes_the_article_out_now_until_a_later_run_decides(
+    desk,
+) -> None:
+    """The Paywall page's retract-now: out of the catalog at once, kept out by replays and
+    rescans, then superseded by the run that records the retraction (or a later republish)."""
+    ctx, source = desk
+    layout = ctx.layout
+    assert withdraw(ctx.store, layout, "0" * 20, "2026-11-20T08:00:00+00:00") == "absent"
+    source.put("a.txt", 0)
+    source.put("b.txt", 0)
+    summary = run_interval(ctx, day_interval(0))
+    key = summary.manifest_key or ""
+    refresh(ctx.store, layout, [key])
+    aid = article_id("desk", "a.txt")
+    stamp = source.items["a.txt"][0]
+    assert withdraw(ctx.store, layout, aid, stamp) == "removed"
+    assert set(listed(ctx.store, layout)) == {article_id("desk", "b.txt")}
+    assert withdraw(ctx.store, layout, aid, stamp) == "unchanged"
+    refresh(ctx.store, layout, [key], rescan=True)  # a replay and a rescan keep it out
+    assert set(listed(ctx.store, layout)) == {article_id("desk", "b.txt")}
+    # the run the editor's action triggers commits the retraction: the catalog agrees with a
+    # rebuild again
+    override = {"action": "retract", "by": "editor-1", "at": "2026-11-21T00:00:00Z"}
+    ctx.store.put(
+        Blob.of(layout.private_bucket, layout.override("desk", "a.txt"),
+                dumps(override), EXTENSIONS["json"])
+    )  # fmt: skip
+    summary = run_interval(ctx, day_interval(0))
+    refresh(ctx.store, layout, [summary.manifest_key or ""])
+    assert listed(ctx.store, layout) == reference(ctx.store, layout)
+    assert set(listed(ctx.store, layout)) == {article_id("desk", "b.txt")}
+    # the override cleared, a later run publishes it again: listed again
+    ctx.store.delete(layout.private_bucket, [layout.override("desk", "a.txt")])
+    summary = run_interval(ctx, day_interval(0))
+    refresh(ctx.store, layout, [summary.manifest_key or ""])
+    assert set(listed(ctx.store, layout)) == {aid, article_id("desk", "b.txt")}
+    assert listed(ctx.store, layout) == reference(ctx.store, layout)
+
+
+def test_a_withdrawal_finds_every_day_that_lists_the_article(pub: Publisher) -> None:
+    """With track_moves the locator finds every day that holds the article, whatever day
+    the caller names. Without it (an article may be listed in two days: the setting's
+    documented trade-off) only the named day is withdrawn; no partition is scanned."""
+    pub.commit(day_interval(0), [pub.record("a", 0), pub.record("b", 0)])
+    pub.commit(day_interval(2), [pub.record("a", 2, revision=2)])
+    loose = CatalogSettings(track_moves=False)
+    refresh(pub.store, pub.layout, settings=loose)
+    assert [a["source_id"] for a in read_catalog(pub.store, pub.layout)].count("a") == 2
+    stamp = (T0 + timedelta(days=2, hours=8)).isoformat()
+    aid = article_id("desk", "a")
+    assert withdraw(pub.store, pub.layout, aid, stamp, settings=loose) == "removed"
+    assert sorted(a["source_id"] for a in read_catalog(pub.store, pub.layout)) == ["a", "b"]
+    assert read_day(pub.store, pub.layout, "2026-11-22") == []
+    tracked = Publisher(MemoryStore.with_buckets("pub-bucket", "priv-bucket"), pub.layout)
+    tracked.commit(day_interval(0), [tracked.record("a", 0), tracked.record("b", 0)])
+    tracked.commit(day_interval(2), [tracked.record("a", 2, revision=2)])
+    refresh(tracked.store, pub.layout)
+    old_day = (T0 + timedelta(hours=8)).isoformat()  # a stale record's timestamp
+    assert withdraw(tracked.store, pub.layout, aid, old_day) == "removed"
+    assert set(listed(tracked.store, pub.layout)) == ids("b")
+
+
+def test_a_withdrawal_never_raises_over_an_unreadable_or_busy_catalog(pub: Publisher) -> None:
+    pub.commit(day_interval(0), [pub.record("a", 0)])
+    refresh(pub.store, pub.layout)
+    aid, stamp = article_id("desk", "a"), (T0 + timedelta(hours=8)).isoformat()
+    held = dumps({"owner": "x", "expires_at": "2999-01-01T00:00:00+00:00"})
+    pub.store.put(Blob.of("pub-bucket", pub.layout.catalog_lease(), held, "j"))
+    assert withdraw(pub.store, pub.layout, aid, stamp).startswith("not updated")
+    pub.store.delete("pub-bucket", [pub.layout.catalog_lease()])
+    for body in (b'["a list"]', b"{", b'{"format": 1}'):
+        pub.store.put(Blob.of("pub-bucket", pub.layout.catalog(), body, "j"))
+        assert withdraw(pub.store, pub.layout, aid, stamp).startswith("not updated")
+        assert pub.store.get("pub-bucket", pub.layout.catalog()) == body
 
 
 def test_no_paid_text_and_no_private_digest_reaches_the_catalog(desk) -> None:
