@@ -250,3 +250,61 @@ def test_a_rest_catalog_works_seaweedfs_own(tmp_path: Path) -> None:
         assert got == [("a", 2, "2026-11-21"), ("b", 1, "2026-11-20")]
     finally:
         server.stop()
+
+
+def test_the_sql_catalog_on_the_clusters_postgresql(
+    ctx: Context, s3_server: Any, monkeypatch
+) -> None:
+    """``make cluster-up``'s set-up: every process gets the PostgreSQL ``iceberg`` database's
+    URI through ``catalog.iceberg.uri_env``; the DAG's own ``sink_for`` writes through it and
+    a second catalog object (another worker) reads the same tables back."""
+    import os
+    import tempfile
+
+    from paywall_dev.cluster import ICEBERG_DB, ClusterError, Postgres, _pg_tool
+    from paywall_dev.servers import free_port
+
+    if s3_server.backend != "seaweedfs":
+        pytest.skip("the catalog database is what is tested: one S3 server suffices")
+    try:
+        _pg_tool("initdb")
+    except ClusterError as exc:
+        pytest.skip(str(exc))
+    root = Path(tempfile.mkdtemp(prefix="paywall-iceberg-pg-"))
+    root.chmod(0o755)  # the postgres user must reach its data folder
+    pg = Postgres(root / "postgres", free_port(), os.urandom(12).hex())
+    pg.start()
+    try:
+        monkeypatch.setenv(ctx.settings.catalog.iceberg.uri_env, pg.iceberg_url)
+        sink = sink_for(ctx.settings, s3_server.endpoint)
+        assert sink is not None and type(sink.catalog).__name__ == "SqlCatalog"
+        summary = run_interval(ctx, DAY)
+        key = summary.manifest_key or ""
+        result = refresh(ctx.store, ctx.layout, [key], sink=sink)
+        assert result.table_rows == summary.counts.articles
+        assert refresh(ctx.store, ctx.layout, [key], sink=sink).applied == ()
+        other = sink_for(ctx.settings, s3_server.endpoint)  # another worker, same database
+        assert other is not None
+        rows = other.catalog.load_table(other.names[1]).scan().to_arrow().to_pylist()
+        records = committed_records(ctx, key)
+        assert sorted(r["article_id"] for r in rows) == sorted(r.article_id for r in records)
+        con = duckdb_for(s3_server.endpoint)
+        (count,) = con.execute(
+            "SELECT count(*) FROM iceberg_scan(?)", [other.metadata_locations()[0]]
+        ).fetchone()
+        assert count == summary.counts.articles
+        import psycopg2  # the tables are registered in PostgreSQL, not in a SQLite file
+
+        conn = psycopg2.connect(host="127.0.0.1", port=pg.port, user=pg.user,
+                                password=pg.password, dbname=ICEBERG_DB)  # fmt: skip
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT table_namespace, table_name FROM iceberg_tables ORDER BY 2")
+                found = cur.fetchall()
+        finally:
+            conn.close()
+        namespace = ctx.settings.pipeline.name
+        assert found == [(namespace, "articles"), (namespace, "articles_latest")]
+    finally:
+        pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
