@@ -131,3 +131,18 @@ def test_the_cluster_points_every_process_at_one_postgres_iceberg_catalog(
         f"@127.0.0.1:{cluster.ports.postgres}/{ICEBERG_DB}"
     )
     assert cluster.postgres.database != ICEBERG_DB  # not inside Airflow's own database
+
+
+def test_the_compose_stack_points_every_worker_at_one_postgres_iceberg_catalog() -> None:
+    """Replicated Celery workers share nothing but PostgreSQL, Redis and S3: the shipped
+    config's SQLite catalog file would be one Iceberg catalog per container."""
+    import yaml
+
+    from paywall.config import load_settings
+
+    shipped = load_settings(REPO / "config" / "pipeline.yaml").catalog.iceberg
+    compose = yaml.safe_load((REPO / "docker-compose.yaml").read_text())
+    env = compose["x-airflow-common"]["environment"]
+    assert shipped.catalog == "sql" and shipped.uri.startswith("sqlite:")
+    assert env[shipped.uri_env].startswith("postgresql+psycopg2://")
+    assert env[shipped.uri_env].endswith("@postgres/airflow")
