@@ -952,13 +952,10 @@ def test_random_histories_in_random_orders_list_what_a_rebuild_lists(seed: int) 
         assert all(s == states[0] for s in states)  # one supersedes may leave a trace)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline.py (not this branch's): a run compares only with its own interval's "
-    "manifest, so an article re-published in a later interval that is quarantined there "
-    "keeps the public side of its earlier publication. The catalog does not list it.",
-)
 def test_a_moved_article_quarantined_later_loses_its_public_side(desk) -> None:
+    """An article re-published in a later interval and quarantined there: the catalog does
+    not list it, and (main's c172d35, a refusal empties the article's folders whatever
+    interval published them) its earlier public side is gone too."""
     ctx, source = desk
     source.put("a.txt", 0)
     run_interval(ctx, day_interval(0))
