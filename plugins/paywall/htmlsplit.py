@@ -40,6 +40,7 @@ from typing import Any
 
 from paywall.htmltree import (
     DOCTYPE,
+    DOCTYPE_NODE,
     ELEMENT_NODE,
     EMPTY,
     END,
@@ -52,6 +53,7 @@ from paywall.htmltree import (
     Flat,
     NodeKinds,
     TooDeep,
+    TooLarge,
     flatten,
     parse,
     tree_strings,
@@ -64,6 +66,7 @@ from paywall.segmentation import (
     Status,
     count_markers,
     find_markers,
+    marker_hits,
     plan_regions,
 )
 
@@ -112,11 +115,11 @@ BLOCKS = frozenset(
         "ul",
     }
 )
-# Attributes an element keeps in the free half. Opened in a free region, it is free
-# content, but only attributes that are structure or link targets pass (no data-*, no
-# event handlers, no style, no value/srcdoc...); opened inside a paid region, only these:
-PAID_OPENED_ATTRS = frozenset({"class", "lang", "dir"})
-FREE_ATTRS = PAID_OPENED_ATTRS | frozenset(
+# Attributes an element keeps in the free half, and only those its own start tag wrote in
+# a free region of the source (see _AttrPolicy): structure and link targets (no data-*,
+# no event handlers, no style, no value/srcdoc...); <html> and <body> only ROOT_ATTRS.
+ROOT_ATTRS = frozenset({"class", "lang", "dir"})
+FREE_ATTRS = ROOT_ATTRS | frozenset(
     {
         "abbr",
         "align",
@@ -248,9 +251,11 @@ def _attr_text(value: object) -> str:
 
 
 def _full_start(element: Any) -> str:
-    """A start tag with every attribute (the paid half is private)."""
+    """A start tag with every attribute (the paid half is private); none for an element
+    the parser made itself (a copy's attributes are its original's: copying them again
+    for every re-created element would make the output grow faster than the input)."""
     attrs = element.attrs
-    if not attrs:
+    if not attrs or _own_attrs(element) is None:
         return f"<{element.tag}>"
     parts = [element.tag]
     for key, value in attrs.items():
@@ -263,21 +268,61 @@ def _free_name(element: Any) -> str:
     return tag if tag in _KNOWN_TAGS else "span"
 
 
-def _free_start(element: Any, opened_in_paid: bool) -> str:
-    """A start tag for the free half: a known name and allow-listed attributes only."""
-    name = _free_name(element)
-    attrs = element.attrs
-    if not attrs:
-        return f"<{name}>"
-    allowed = PAID_OPENED_ATTRS if opened_in_paid or name in ("html", "body") else FREE_ATTRS
-    parts = [name]
-    for key, value in attrs.items():
-        if key in allowed:
-            text = _attr_text(value)
-            if key in _URL_ATTRS and _SCRIPT_URL.match(text):
-                continue
-            parts.append(f'{key}="{html.escape(text, quote=True)}"')
-    return "<" + " ".join(parts) + ">"
+def _own_attrs(element: Any) -> Any:
+    """The spans of the attributes the element's own start tag wrote, or None for an
+    element the parser made itself: an implied one, or a copy of another (reconstruction
+    of active formatting elements, adoption agency), whose attributes were written
+    elsewhere. Attributes merged onto <html>/<body> from a later tag have no span."""
+    location = getattr(element, "source_location", None)
+    return None if location is None else location
+
+
+class _AttrPolicy:
+    """Which attributes an element may carry into the free half: only those written by its
+    own start tag, and only when that tag lies in a free region *of the source* (offsets
+    of the source with CRLF counted once, as the parser's source locations count them).
+    The tree's order is not enough: the parser re-creates elements opened in a paid region
+    after the end marker, and moves a table's stray elements before it."""
+
+    __slots__ = ("_ends", "_starts")
+
+    def __init__(self, paid_source: list[tuple[int, int]]) -> None:
+        merged: list[list[int]] = []
+        for start, end in sorted(paid_source):
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        self._starts = [a for a, _ in merged]
+        self._ends = [b for _, b in merged]
+
+    def in_paid(self, offset: int) -> bool:
+        at = bisect.bisect_right(self._starts, offset) - 1
+        return at >= 0 and offset < self._ends[at]
+
+    def free_start(self, element: Any, opened_in_paid: bool) -> str:
+        """A start tag for the free half: a known name and allow-listed attributes only."""
+        name = _free_name(element)
+        attrs = element.attrs
+        if not attrs or opened_in_paid:
+            return f"<{name}>"
+        location = _own_attrs(element)
+        if location is None or self.in_paid(location.start_tag.start_offset):
+            return f"<{name}>"
+        own = location.attrs
+        allowed = ROOT_ATTRS if name in ("html", "body") else FREE_ATTRS
+        parts = [name]
+        for key, value in attrs.items():
+            if key in allowed and key in own:
+                text = _attr_text(value)
+                if key in _URL_ATTRS and _SCRIPT_URL.match(text):
+                    continue
+                parts.append(f'{key}="{html.escape(text, quote=True)}"')
+        return "<" + " ".join(parts) + ">"
+
+    def head_child_is_free(self, element: Any) -> bool:
+        location = _own_attrs(element)
+        return location is not None and not self.in_paid(location.start_tag.start_offset)
 
 
 class _Half:
@@ -288,20 +333,22 @@ class _Half:
     tags of a bottom part of that stack: ``depth`` says how many.
     """
 
-    __slots__ = ("depth", "free", "html", "stack", "text")
+    __slots__ = ("depth", "free", "html", "policy", "stack", "text")
 
-    def __init__(self, stack: list[tuple[Any, bool]], free: bool) -> None:
+    def __init__(self, stack: list[tuple[Any, bool]], free: bool, policy: _AttrPolicy) -> None:
         self.html: list[str] = []
         self.text: list[str] = []
         self.stack = stack
         self.depth = 0
         self.free = free
+        self.policy = policy
 
     def flush(self) -> None:
         stack, append = self.stack, self.html.append
         if self.free:
+            free_start = self.policy.free_start
             for element, opened_in_paid in stack[self.depth :]:
-                append(_free_start(element, opened_in_paid))
+                append(free_start(element, opened_in_paid))
         else:
             for element, _ in stack[self.depth :]:
                 append(_full_start(element))
@@ -324,11 +371,13 @@ class _Half:
             self.text.append(text)
 
 
-def _empty_markup(element: Any, free: bool, opened_in_paid: bool) -> tuple[str, str | None]:
+def _empty_markup(
+    element: Any, free: bool, opened_in_paid: bool, policy: _AttrPolicy
+) -> tuple[str, str | None]:
     """An element without children (void or empty) and what it adds to the text."""
     if free:
         name = _free_name(element)
-        start = _free_start(element, opened_in_paid)
+        start = policy.free_start(element, opened_in_paid)
     else:
         name = element.tag
         start = _full_start(element)
@@ -347,12 +396,12 @@ def _squash(text: str) -> str:
     return "".join(text.split())
 
 
-def _head_markup(head: Any, title: str | None, kinds: NodeKinds) -> str:
+def _head_markup(head: Any, title: str | None, kinds: NodeKinds, policy: _AttrPolicy) -> str:
     """The free half's <head>, rebuilt from an allow-list: never copied."""
     out = ['<head><meta charset="utf-8">']
     canonical = viewport = False
     for child in head.children:
-        if kinds.get(type(child)) != ELEMENT_NODE:
+        if kinds.get(type(child)) != ELEMENT_NODE or not policy.head_child_is_free(child):
             continue
         attrs = child.attrs
         if child.tag == "meta" and not viewport:
@@ -493,6 +542,206 @@ def _foster_windows(flat: Flat, sentinel: str) -> tuple[list[tuple[int, int]], b
     return windows, misplaced or awaiting
 
 
+# Formatting elements the parser re-creates (reconstruction) until their end tag.
+_FORMATTING_TAG = re.compile(
+    r"<(/?)(a|b|big|code|em|font|i|nobr|s|small|strike|strong|tt|u)(?=[\s/>])[^>]*>?",
+    re.IGNORECASE,
+)
+# Elements the parser may make per source tag beyond the tag's own: implied ones and a
+# bounded number of copies (Noah's ark keeps three identical formatting elements). A real
+# page stays far below it; re-created elements beyond it make the work superlinear.
+ELEMENTS_PER_TAG = 8
+_ELEMENTS_SLACK = 256
+_CLONE_SLACK = 100_000
+_MAX_OPEN_FORMATTING = 4096
+
+
+def _reconstruction_bound(document: str) -> int:
+    """An estimate, before parsing, of how many elements the parser will re-create
+    (reconstruction of the active formatting elements): formatting elements left open,
+    with Noah's ark, times the text runs and tags that re-open them. A source scan at C
+    speed per tag, Python only per formatting tag. Past the caller's budget the page is
+    refused before the parser (C, but without a bound of its own) builds the copies."""
+    by_name: dict[str, list[str]] = {}
+    counts: dict[str, int] = {}
+    open_now = 0
+    estimate = 0
+    previous = 0
+    budget = len(document) + _CLONE_SLACK
+    for match in _FORMATTING_TAG.finditer(document):
+        if open_now:
+            estimate += open_now * (2 * document.count("<", previous, match.start()) + 1)
+            if estimate > budget:
+                return estimate
+        previous = match.end()
+        name = match.group(2).lower()
+        keys = by_name.setdefault(name, [])
+        if match.group(1):  # an end tag: its latest element leaves the list
+            if keys:
+                key = keys.pop()
+                counts[key] -= 1
+                open_now -= 1
+            continue
+        if name in ("a", "nobr") and keys:  # a new one closes the open one first
+            key = keys.pop()
+            counts[key] -= 1
+            open_now -= 1
+        key = match.group(0).lower()
+        if counts.get(key, 0) >= 3:  # Noah's ark: the earliest identical one goes
+            keys.remove(key)
+        else:
+            counts[key] = counts.get(key, 0) + 1
+            open_now += 1
+            if open_now > _MAX_OPEN_FORMATTING:
+                return budget + 1
+        keys.append(key)
+    if open_now:
+        estimate += open_now * (2 * document.count("<", previous) + 1)
+    return estimate
+
+
+# Stand-ins for the markers of the source in the CMS-reading variant: private-use
+# characters (never marker characters, never whitespace), an index in base 1024.
+_SENTINEL = re.compile("\ue001([\ue400-\ue7ff]{3})\ue002")
+
+
+def _sentinel(index: int) -> str:
+    digits = "".join(chr(0xE400 + (index >> shift) % 1024) for shift in (20, 10, 0))
+    return f"\ue001{digits}\ue002"
+
+
+def _sentinel_index(digits: str) -> int:
+    return sum((ord(c) - 0xE400) << shift for c, shift in zip(digits, (20, 10, 0), strict=True))
+
+
+def _normalized(document: str) -> str:
+    """The source as the parser's offsets count it (a CRLF or a lone CR is one LF)."""
+    if "\r" not in document:
+        return document
+    return document.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _node_strings(node: Any, kinds: NodeKinds) -> list[str]:
+    """Every string a node holds: its attribute values and its subtree's strings."""
+    kind = kinds.get(type(node))
+    if kind == ELEMENT_NODE:
+        return [_attr_text(v) for v in node.attrs.values()] + list(tree_strings(node, kinds))
+    if kind == DOCTYPE_NODE:
+        return [node.name or "", node.public_id or "", node.system_id or ""]
+    return [getattr(node, "data", "") or ""]
+
+
+def _source_markers(
+    source: str,
+    markers: Markers,
+    seen: list[MarkerHit],
+    parse_document: Callable[[str], Any],
+    kinds: NodeKinds,
+) -> tuple[list[MarkerHit], None] | tuple[None, tuple[Status, str]]:
+    """Where each visible marker (``seen``, in page order) is written in the source, and
+    proof that the CMS reads the same regions as the page, or why not.
+
+    The CMS splits the *raw* source: every marker counts there, in comments, attribute
+    values and code too, paired as written (a begin opens a region, the next end closes
+    it). When all the source's markers are the visible ones, both readings agree. Else a
+    variant of the source, each marker replaced by a numbered stand-in, is parsed: each
+    stand-in lands in visible text or in inert strings; the stand-ins must come in source
+    order (nothing moved or copied), and every region the CMS reads must be one the page
+    reads too, or lie where no visible text is (a state script quoting a whole article).
+    Anything else -- a lone begin in a comment, a region closed by an attribute, inert
+    markers around visible text -- is a region the CMS makes paid and the page shows (or
+    the reverse): ``hidden_marker``.
+    """
+    raw = marker_hits(source, markers)
+    if [h.kind for h in raw] == [h.kind for h in seen]:
+        return raw, None  # every marker of the source is a visible one, in the same order
+    pieces: list[str] = []
+    at = 0
+    for index, hit in enumerate(raw):
+        pieces.append(source[at : hit.start])
+        pieces.append(_sentinel(index))
+        at = hit.end
+    pieces.append(source[at:])
+    variant = "".join(pieces)
+    table_mark = f"data-paywall-{secrets.token_hex(6)}"
+    has_table = _TABLE_OPEN.search(variant) is not None
+    if has_table:
+        variant = _TABLE_OPEN.sub(lambda m: f"<wbr {table_mark}>{m.group()}", variant)
+    disagree = (
+        Status.HIDDEN_MARKER,
+        "a marker in a comment, an attribute value or code (where the CMS, which splits "
+        "the raw source, honours it) bounds visible text: the CMS and the page disagree "
+        "on which text is paid",
+    )
+    try:
+        flat = flatten(parse_document(variant), kinds)
+    except TooDeep:
+        return None, (Status.TOO_DEEP, f"elements nest deeper than {MAX_DEPTH} levels")
+    if has_table:
+        windows, misplaced = _foster_windows(flat, table_mark)
+        if windows or misplaced:
+            return None, (
+                Status.INVALID_HTML,
+                "a marker sits outside the visible text and a <table>'s stray content "
+                "moves (foster parenting): which text it bounds cannot be proved; refused",
+            )
+    # (source index, visible?, visible ink since the previous stand-in), in page order.
+    events: list[tuple[int, bool, bool]] = []
+    ink = False
+
+    def scan(text: str, visible: bool) -> None:
+        nonlocal ink
+        last = 0
+        for match in _SENTINEL.finditer(text):
+            if visible and not ink and text[last : match.start()].strip():
+                ink = True
+            events.append((_sentinel_index(match.group(1)), visible, ink))
+            ink = False
+            last = match.end()
+        if visible and not ink and text[last:].strip():
+            ink = True
+
+    for kind, item in zip(flat.kinds, flat.items, strict=True):
+        if kind == TEXT:
+            scan(item, True)
+        elif kind in (START, EMPTY):
+            for value in item.attrs.values():
+                scan(_attr_text(value), False)
+        elif kind != END:  # hidden content, code, comments, the head, the doctype
+            for string in _node_strings(item, kinds):
+                scan(string, False)
+    if [e[0] for e in events] != list(range(len(raw))):
+        return None, (
+            Status.HIDDEN_MARKER,
+            "a marker outside the visible text is moved, copied or dropped by the parser: "
+            "the CMS and the page cannot be proved to read the same regions",
+        )
+    visible = [raw[index] for index, shown, _ in events if shown]
+    if [h.kind for h in visible] != [h.kind for h in seen]:
+        return None, (
+            Status.BROKEN_MARKER,
+            "the markers the page shows are not the ones written in the source",
+        )
+    # The CMS's pairing over every marker of the source.
+    opened: tuple[int, bool] | None = None  # (source index, visible?)
+    between = False  # visible text since the open begin
+    for index, shown, ink_before in events:
+        if opened is not None:
+            between = between or ink_before
+        if raw[index].kind == "begin":
+            if opened is None:
+                opened, between = (index, shown), False
+            continue
+        if opened is None:
+            continue  # an end with no open region: the CMS ignores it, and so do we
+        if not (opened[1] and shown) and (opened[1] or shown or between):
+            return None, disagree
+        opened = None
+    if opened is not None and not opened[1] and (between or ink):
+        return None, disagree  # an inert begin the CMS leaves open over visible text
+    return visible, None
+
+
 def _variant_problem(
     document: str,
     markers: Markers,
@@ -630,14 +879,28 @@ def _split_with(
 ) -> HtmlSplit:
     """The splitter over any parser whose tree has turbohtml's shape (tests bring html5lib)."""
     document = _browser_text(document)
+    out_of_proportion = (
+        "the parser re-creates elements (formatting elements left open, copied into every "
+        "following block) out of proportion to the page's own tags: refused, so the work "
+        "and the outputs stay proportional to the input"
+    )
+    if _reconstruction_bound(document) > len(document) + _CLONE_SLACK:
+        return _refuse(Status.INVALID_HTML, out_of_proportion)
     tree = parse_document(document)
     try:
-        flat = flatten(tree, kinds, source=document)
+        flat = flatten(
+            tree,
+            kinds,
+            source=document,
+            max_elements=ELEMENTS_PER_TAG * document.count("<") + _ELEMENTS_SLACK,
+        )
     except TooDeep:
         return _refuse(
             Status.TOO_DEEP,
             f"elements nest deeper than {MAX_DEPTH} levels: browsers disagree on such trees",
         )
+    except TooLarge:
+        return _refuse(Status.INVALID_HTML, out_of_proportion)
 
     # Which element is the article, and which may give the title.
     root: Any = None
@@ -697,7 +960,8 @@ def _split_with(
             if hit.end > starts[token] + len(texts[token]):
                 damage = damage or f"{hit.kind} marker at offset {hit.start} is split by markup"
                 break
-    if damage is None and (hits_all or count_markers(document, markers)):
+    literal = count_markers(document, markers) if damage is None else 0
+    if damage is None and (hits_all or literal):
         problem = _variant_problem(
             document, markers, [h.kind for h in hits_all], parse_document, kinds
         )
@@ -725,6 +989,14 @@ def _split_with(
             "extracted article element: the extraction and the markers disagree",
             len(hits_all),
         )
+    # Where each visible marker is written, proving the CMS reads the same regions.
+    source = _normalized(document)
+    located: list[MarkerHit] = []
+    if damage is None and (hits_all or literal):
+        found_at, disagreement = _source_markers(source, markers, hits_all, parse_document, kinds)
+        if disagreement is not None:
+            return _refuse(disagreement[0], disagreement[1], len(hits_all))
+        located = found_at or []
     hits = hits_all
     if root_start:
         hits = [MarkerHit(h.kind, h.start - root_start, h.end - root_start) for h in hits_all]
@@ -776,12 +1048,24 @@ def _split_with(
         if span is not None and root_start <= span.start <= span.end <= root_end:
             title = proven_free(visible_all[span.start : span.end]) if span_is_free(span) else None
 
+    # The regions in source offsets: an attribute reaches the free half only from a start
+    # tag written outside them (a region without a located marker runs to the source's
+    # start or end).
+    if len(located) == len(hits):
+        begin_src = {h.end: located[i].start for i, h in enumerate(hits) if h.kind == "begin"}
+        end_src = {h.start: located[i].end for i, h in enumerate(hits) if h.kind == "end"}
+    else:
+        begin_src, end_src = {}, {}
+    policy = _AttrPolicy(
+        [(begin_src.get(a, 0), end_src.get(b, len(source))) for a, b in plan.regions]
+    )
+
     # The visible text of each half and the segments follow from the plan alone.
     segments = _segments(visible, paid_spans, plan.regions)
 
     # One pass writes both halves.
     stack: list[tuple[Any, bool]] = []
-    free, paid = _Half(stack, True), _Half(stack, False)
+    free, paid = _Half(stack, True, policy), _Half(stack, False, policy)
     current = free
     section = 0
     b_index = 0
@@ -851,14 +1135,14 @@ def _split_with(
             stack.pop()
         elif kind == EMPTY:
             if current is free:
-                free.content(*_empty_markup(node, True, False))
+                free.content(*_empty_markup(node, True, False, policy))
             else:
-                paid.content(*_empty_markup(node, False, True))
+                paid.content(*_empty_markup(node, False, True, policy))
         elif kind == OPAQUE:
             if current is paid:  # private: hidden content and code stay with their region
                 paid.content(node.html)
         elif kind == HEAD:
-            free.content(_head_markup(node, title, kinds))
+            free.content(_head_markup(node, title, kinds, policy))
         elif kind == DOCTYPE:
             free.content("<!doctype html>")
 
