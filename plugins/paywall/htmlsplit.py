@@ -543,10 +543,12 @@ def _foster_windows(flat: Flat, sentinel: str) -> tuple[list[tuple[int, int]], b
 
 
 # Formatting elements the parser re-creates (reconstruction) until their end tag.
-_FORMATTING_TAG = re.compile(
-    r"<(/?)(a|b|big|code|em|font|i|nobr|s|small|strike|strong|tt|u)(?=[\s/>])[^>]*>?",
-    re.IGNORECASE,
-)
+_FORMATTING_NAMES = frozenset(
+    {"a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong"}
+) | frozenset({"tt", "u"})
+# Tags whose name could be one of them (the scan's cheap first cut: a short name starting
+# with one of their letters); the loop keeps the formatting ones.
+_FORMATTING_TAG = re.compile(r"<(/?)([abcefinstuABCEFINSTU][a-zA-Z]{0,5})(?=[\s/>])[^>]*>?")
 # Elements the parser may make per source tag beyond the tag's own: implied ones and a
 # bounded number of copies (Noah's ark keeps three identical formatting elements). A real
 # page stays far below it; re-created elements beyond it make the work superlinear.
@@ -554,6 +556,25 @@ ELEMENTS_PER_TAG = 8
 _ELEMENTS_SLACK = 256
 _CLONE_SLACK = 100_000
 _MAX_OPEN_FORMATTING = 4096
+_NO_DEPTH_LIMIT = 10**9
+_OUT_OF_PROPORTION = (
+    "the parser re-creates elements (formatting elements left open, copied into every "
+    "following block) out of proportion to the page's own tags: refused, so the work "
+    "and the outputs stay proportional to the input"
+)
+
+
+def _clone_budget(document: str) -> int:
+    return 2 * len(document) + _CLONE_SLACK
+
+
+def _variant_elements(variant: str) -> int:
+    """The element bound for walking a variant tree (with no depth limit). A variant's
+    inserted line breaks and <wbr> sentinels are character and void-element tokens,
+    which re-open formatting elements the source leaves open: its tree can nest deeper
+    than the page's (already checked against MAX_DEPTH) and hold more copies, but never
+    out of proportion."""
+    return 2 * (ELEMENTS_PER_TAG * variant.count("<") + _ELEMENTS_SLACK)
 
 
 def _reconstruction_bound(document: str) -> int:
@@ -567,14 +588,18 @@ def _reconstruction_bound(document: str) -> int:
     open_now = 0
     estimate = 0
     previous = 0
-    budget = len(document) + _CLONE_SLACK
+    budget = _clone_budget(document)
     for match in _FORMATTING_TAG.finditer(document):
+        name = match.group(2).lower()
+        if name not in _FORMATTING_NAMES:
+            continue
         if open_now:
-            estimate += open_now * (2 * document.count("<", previous, match.start()) + 1)
+            # Copies are made when text or a tag follows a closed copy; copies close only
+            # at a tag: at most one round per tag of the gap, and one more.
+            estimate += open_now * (document.count("<", previous, match.start()) + 1)
             if estimate > budget:
                 return estimate
         previous = match.end()
-        name = match.group(2).lower()
         keys = by_name.setdefault(name, [])
         if match.group(1):  # an end tag: its latest element leaves the list
             if keys:
@@ -596,7 +621,7 @@ def _reconstruction_bound(document: str) -> int:
                 return budget + 1
         keys.append(key)
     if open_now:
-        estimate += open_now * (2 * document.count("<", previous) + 1)
+        estimate += open_now * (document.count("<", previous) + 1)
     return estimate
 
 
@@ -674,9 +699,14 @@ def _source_markers(
         "on which text is paid",
     )
     try:
-        flat = flatten(parse_document(variant), kinds)
-    except TooDeep:
-        return None, (Status.TOO_DEEP, f"elements nest deeper than {MAX_DEPTH} levels")
+        flat = flatten(
+            parse_document(variant),
+            kinds,
+            max_depth=_NO_DEPTH_LIMIT,
+            max_elements=_variant_elements(variant),
+        )
+    except TooLarge:
+        return None, (Status.INVALID_HTML, _OUT_OF_PROPORTION)
     if has_table:
         windows, misplaced = _foster_windows(flat, table_mark)
         if windows or misplaced:
@@ -768,9 +798,11 @@ def _variant_problem(
     variant = variant.replace(">", ">\n")
     tree = parse_document(variant)
     try:
-        flat = flatten(tree, kinds)
-    except TooDeep:
-        return Status.TOO_DEEP, f"elements nest deeper than {MAX_DEPTH} levels"
+        flat = flatten(
+            tree, kinds, max_depth=_NO_DEPTH_LIMIT, max_elements=_variant_elements(variant)
+        )
+    except TooLarge:
+        return Status.INVALID_HTML, _OUT_OF_PROPORTION
     visible = flat.visible_text()
     if markers.lenient:
         literal_kinds = [h.kind for h in find_markers(visible, markers)[0]]
@@ -879,12 +911,8 @@ def _split_with(
 ) -> HtmlSplit:
     """The splitter over any parser whose tree has turbohtml's shape (tests bring html5lib)."""
     document = _browser_text(document)
-    out_of_proportion = (
-        "the parser re-creates elements (formatting elements left open, copied into every "
-        "following block) out of proportion to the page's own tags: refused, so the work "
-        "and the outputs stay proportional to the input"
-    )
-    if _reconstruction_bound(document) > len(document) + _CLONE_SLACK:
+    out_of_proportion = _OUT_OF_PROPORTION
+    if _reconstruction_bound(document) > _clone_budget(document):
         return _refuse(Status.INVALID_HTML, out_of_proportion)
     tree = parse_document(document)
     try:
