@@ -70,10 +70,6 @@ _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _IGNORABLE = frozenset(cp for lo, hi in _IGNORABLE_RANGES for cp in range(lo, hi + 1))
 
 
-def _ignorable(cp: int) -> bool:
-    return cp in _IGNORABLE
-
-
 def _noncharacter(cp: int) -> bool:
     """The 66 noncharacters: never assigned, never text (the gate uses two as separators)."""
     return 0xFDD0 <= cp <= 0xFDEF or (cp & 0xFFFE) == 0xFFFE
@@ -86,11 +82,11 @@ def vanishes(char: str) -> bool:
     this Unicode version has not assigned yet (a later one may make it an invisible format
     character, and a reader's newer browser would draw nothing); a symbol, letter or
     punctuation mark whose name calls it blank, null, a filler or invisible."""
-    cp = ord(char)
-    if _ignorable(cp) or char.isspace():
-        return True
     category = unicodedata.category(char)
     if category in _VANISHING_CATEGORIES:
+        return True
+    cp = ord(char)
+    if cp in _IGNORABLE or char.isspace():
         return True
     if category == "Cn":
         return not _noncharacter(cp)
@@ -128,10 +124,10 @@ def _candidates() -> list[int]:
     return sorted(set(cps))
 
 
-def _rule(char: str, confusables: dict[str, str]) -> str | None:
-    """One code point's skeleton, or None when it maps to itself."""
-    cp = ord(char)
-    if not _candidate(cp) and char not in confusables:
+def _rule(char: str, confusables: dict[str, str], known: bool = False) -> str | None:
+    """One code point's skeleton, or None when it maps to itself (``known``: the caller
+    took it from the candidates already)."""
+    if not known and not _candidate(ord(char)) and char not in confusables:
         return None
     if vanishes(char):
         return ""
@@ -156,7 +152,7 @@ def table() -> dict[int, str]:
     confusables = _confusables()
     out: dict[int, str] = {}
     for cp in [*_candidates(), *(ord(c) for c in confusables)]:
-        result = _rule(chr(cp), confusables)
+        result = _rule(chr(cp), confusables, known=True)
         if result is not None:
             out[cp] = result
     return out
