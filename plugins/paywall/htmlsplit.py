@@ -9,7 +9,10 @@ differently is refused, never guessed:
 * a marker in content a reader is not shown (``<noscript>``, ``<template>``, an
   ``<iframe>``'s fallback or ``srcdoc``, ``<select>``, ``<rp>``, SVG, ``hidden``...) is
   ``hidden_marker``; marker-like strings in code (scripts, styles, comments) and attribute
-  values are inert, and none of that reaches the free half;
+  values are inert for the page, and none of that reaches the free half -- but the CMS
+  splits the raw source and honours them, so the source's markers are mapped onto the
+  page (:func:`_source_markers`) and every region the CMS reads must be one the page reads,
+  or bound no visible text; else ``hidden_marker``;
 * a visible marker must be written literally in the source: one formed by character
   references, a dropped NUL, or text merged across a tag the parser ignores (``##paid</x>
   begin##``) is ``broken_marker``. Proved by parsing a *variant* of the source in which no
@@ -17,15 +20,20 @@ differently is refused, never guessed:
   survive, and comparing the markers both trees show;
 * text the parser moves out of a ``<table>`` (foster parenting) moves across the markers
   around it: when a marker sits in such a table or in the moved text, ``invalid_html``;
-* nesting deeper than :data:`paywall.htmltree.MAX_DEPTH` is ``too_deep``.
+* nesting deeper than :data:`paywall.htmltree.MAX_DEPTH` is ``too_deep``;
+* a page the parser would re-create elements for out of proportion to its own tags
+  (formatting elements left open, copied into every following block) is ``invalid_html``,
+  by an estimate before parsing and a bound on the tree's elements per source tag: work
+  and outputs stay linear in the input.
 
 One pass over the tokens then writes both halves, opening an element in a half only when
 content of that half appears inside it, so an element that crosses a cut appears in both
 halves with only its own part (a DOM Range's ``cloneContents``). The free half is a pure
 function of free text and allow-listed structure: its ``<head>`` is rebuilt (charset,
 viewport, canonical and stylesheet links, the title), scripts, comments and hidden content
-are left out, and its start tags keep only allow-listed attributes -- a short list (class,
-lang, dir) for an element opened inside a paid region.
+are left out, and its start tags keep only allow-listed attributes, and only those the
+element's own start tag wrote in a free region of the *source* (:class:`_AttrPolicy`): the
+parser's copies, merges and moves carry none.
 """
 
 from __future__ import annotations
