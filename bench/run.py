@@ -84,7 +84,7 @@ def _context(config: Path) -> Any:
 
     settings = load_settings(config)
     ctx = build_context(settings, endpoint_from_env)
-    init_buckets(ctx.store.client, settings.storage)  # an S3Store: the boto3 client
+    init_buckets(ctx.s3_client_for(None), settings.storage)  # the boto3 client
     return ctx
 
 
@@ -144,7 +144,7 @@ def phase_bare(config: Path) -> dict[str, Any]:
             ctx.layout.private_bucket: f"bare-priv-{tag}",
         }
         for bucket in dict.fromkeys(buckets.values()):
-            ctx.store.client.create_bucket(Bucket=bucket)
+            ctx.s3_client_for(None).create_bucket(Bucket=bucket)
         objects = rebucket(blobs, buckets)
         shares = [objects[i::workers] for i in range(workers)]
         started = time.perf_counter()
@@ -193,7 +193,7 @@ def _put_share(side: str, config: str, blobs: list[Any], in_flight: int) -> floa
         cpu = cpu_seconds()
         store.put_groups([[b] for b in blobs[8:]])
         return cpu_seconds() - cpu
-    client = ctx.store.client
+    client = ctx.s3_client_for(None)
 
     def put(blob: Any) -> None:
         args: dict[str, Any] = {

@@ -7,6 +7,7 @@ the traceback's frames in the log) so the rest of its chunk goes on.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import traceback
@@ -115,8 +116,27 @@ def detect_format(article: RawArticle) -> Format:
 
 
 def article_id(source: str, source_id: str) -> str:
-    """A stable, short, URL-safe id for an article: the same input always gives the same id."""
-    return sha256_hex(f"{safe_id(source)}\x00{safe_id(source_id)}")[:20]
+    """A stable, short, URL-safe id for an article: the same input always gives the same id,
+    and distinct (source, source id) pairs distinct ids.
+
+    A name that is the bytes it stands for (text, or text with ``os.fsdecode``'s escapes of
+    bytes that are not UTF-8) is hashed by its :func:`safe_id`, which is reversible. Any other
+    string (a lone surrogate, escapes that spell valid UTF-8) would share those bytes with a
+    different name, so it is hashed in a separate domain, code point by code point.
+    """
+    if _canonical(source) and _canonical(source_id):
+        return sha256_hex(f"{safe_id(source)}\x00{safe_id(source_id)}")[:20]
+    # safe_id never yields a control character, so "\x01" cannot begin the other domain.
+    exact = json.dumps([source, source_id], ensure_ascii=True)
+    return sha256_hex(f"\x01{exact}")[:20]
+
+
+def _canonical(name: str) -> bool:
+    """Whether ``name`` round-trips through its bytes (so its bytes identify it)."""
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "surrogateescape") == name
+    except UnicodeEncodeError:
+        return False
 
 
 _ESCAPE = re.compile(r"\\(\\|x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")

@@ -438,6 +438,7 @@ def _retracted(
         override=override.action,
     )
     deletes = _stale(ctx, ref, previous, ())
+    deletes += _leftovers(ctx, ref, (), deletes)
     if not any(ctx.layout.is_public(key) for _, key in deletes):
         record = record.with_changes(action=Action.UNCHANGED)
     return Prepared(record, (), deletes)
@@ -500,6 +501,34 @@ def _stale(
             continue
         deletes.append((layout.public_bucket if obj.public else layout.private_bucket, obj.key))
     return tuple(deletes)
+
+
+def _leftovers(
+    ctx: Context, ref: ArticleRef, keep: Iterable[ObjectRef], known: Iterable[tuple[str, str]]
+) -> tuple[tuple[str, str], ...]:
+    """Free, meta and paid objects of this article that no record of this interval names.
+
+    An article's objects live in its own folders whatever interval published them: an edit
+    can move an article into a later interval, and when it is refused there, what an earlier
+    interval published is still public. So a refusal lists the article's folders (three
+    LISTs, only for articles refused now) and deletes what is there, besides the stale keys
+    its previous record names.
+    """
+    layout = ctx.layout
+    kept = {o.key for o in keep} | {key for _, key in known}
+    me = (ref.source, ref.source_id)
+    found: list[tuple[str, str]] = []
+    probe = layout.free(ref.source, ref.source_id, "txt")
+    folder = probe[len("free/") : probe.rindex("/") + 1]  # "<source>/<article folder>/"
+    for bucket, prefix in (
+        (layout.public_bucket, "free/"),
+        (layout.public_bucket, "meta/"),
+        (layout.private_bucket, "paid/"),
+    ):
+        for listed in ctx.store.list(bucket, prefix + folder):
+            if listed.key not in kept and layout.owner_of(listed.key) == me:
+                found.append((bucket, listed.key))
+    return tuple(found)
 
 
 def _prepare_published(
@@ -626,6 +655,7 @@ def _prepare_quarantined(
     )
     objects = (_ref_of(Role.INPUT, blobs[0]), _ref_of(Role.REASON, blobs[1]))
     deletes = _stale(ctx, ref, previous, objects)
+    deletes += _leftovers(ctx, ref, objects, deletes)
     retracts = any(ctx.layout.is_public(key) for _, key in deletes)
     record = _base(
         ref,

@@ -18,7 +18,13 @@ from paywall.errors import ErrorCode, VerifyError
 from paywall.layout import Layout
 from paywall.metadata import sha256_hex
 from paywall.model import ObjectRef, Role
-from paywall.reader import interval_prefix, interval_runs, manifest_keys, read_committed
+from paywall.reader import (
+    committed_manifest_keys,
+    interval_prefix,
+    interval_runs,
+    manifest_keys,
+    read_committed,
+)
 from paywall.segmentation import Markers
 from paywall.storage import ProbeResult
 from paywall.store import Store
@@ -164,7 +170,7 @@ def verify_run(
             )
         )
 
-    superseded = _superseded(store, layout, manifest_key)
+    superseded = _superseded(store, layout, manifest_key, {r.article_id for r in run.records})
     report.superseded = sum(1 for r in run.records if r.article_id in superseded)
     expected = [
         _Expected(public if obj.public else private, obj)
@@ -231,18 +237,31 @@ def verify_run(
     return report
 
 
-def _superseded(store: Store, layout: Layout, manifest_key: str) -> set[str]:
-    """Article ids whose record in this manifest a later committed run of the same interval
-    replaced (a reprocess, a retraction): their objects are that run's to prove. A partial
-    run committed before the interval's manifest was replaced by it as a whole."""
-    slug = interval_prefix(manifest_key).rstrip("/").rsplit("/", 1)[-1]
+def _superseded(
+    store: Store, layout: Layout, manifest_key: str, ids: set[str] | None = None
+) -> set[str]:
+    """Article ids whose record in this manifest a later committed run replaced: a later run
+    of the same interval (a reprocess, a retraction), or any committed run of a later
+    interval (an edit moved the article there, and its objects are now that run's to
+    prove). A partial run committed before the interval's manifest was replaced by it as a
+    whole. ``ids`` limits the answer to these articles (the manifest's own)."""
+    prefix = interval_prefix(manifest_key)
+    slug = prefix.rstrip("/").rsplit("/", 1)[-1]
     runs = interval_runs(store, layout, slug)
     keys = [r.manifest_key for r in runs]
     if manifest_key not in keys:
         older = read_committed(store, layout, manifest_key)
-        return {r.article_id for r in older.records} if older is not None and runs else set()
-    later = runs[keys.index(manifest_key) + 1 :]
-    return {r.article_id for run in later for r in run.records}
+        found = {r.article_id for r in older.records} if older is not None and runs else set()
+    else:
+        later = runs[keys.index(manifest_key) + 1 :]
+        found = {r.article_id for run in later for r in run.records}
+    for key in committed_manifest_keys(store, layout, partial=True):
+        if interval_prefix(key) <= prefix:
+            continue
+        run = read_committed(store, layout, key, only=ids)
+        if run is not None:
+            found.update(r.article_id for r in run.records)
+    return found
 
 
 def _probe_targets(private: Iterable[_Expected]) -> list[tuple[str, str]]:

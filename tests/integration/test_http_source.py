@@ -101,14 +101,17 @@ def test_interval_run_records_every_failure_and_continues(make_ctx, site: SiteSe
     assert site.hits["/a/flaky"] == 2 and site.hits["/a/throttled"] == 2
 
     # GBK pages decode the same whether declared in the header, in <meta> or not at all.
+    host = {json.loads(line)["source_id"].split("/", 1)[0] for line in manifest.splitlines()}
+    assert len(host) == 1 and host.pop().startswith("127.0.0.1:")  # the site's own port
+    origin = json.loads(manifest.splitlines()[0])["source_id"].split("/", 1)[0]
     for name in ("gbk-header", "gbk-meta", "gbk-undeclared"):
-        key = ctx.layout.free("web", f"127.0.0.1/a/{name}.html", "txt")
+        key = ctx.layout.free("web", f"{origin}/a/{name}.html", "txt")
         free = (ctx.store.get(ctx.layout.public_bucket, key) or b"").decode()
         assert "乡村振兴需要产业支撑" in free and "独家数据" not in free
         assert "首页" not in free and "版权所有" not in free  # chrome stripped
     meta = json.loads(
         ctx.store.get(
-            ctx.layout.public_bucket, ctx.layout.meta("web", "127.0.0.1/a/gbk-header.html")
+            ctx.layout.public_bucket, ctx.layout.meta("web", f"{origin}/a/gbk-header.html")
         )
         or b""
     )

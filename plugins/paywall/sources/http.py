@@ -27,11 +27,25 @@ INDEX_TYPES = ("application/xml", "text/xml", "application/rss+xml", "applicatio
                "application/x-gzip")  # fmt: skip
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def source_id_for(url: str) -> str:
-    """A stable id from the URL: host and path (query kept, fragment dropped)."""
+    """A stable id from the URL: host, port and path exactly (query kept, fragment dropped).
+
+    Injective over the pages a site can serve: ``/`` and ``/index``, ``/a`` and ``/a/``,
+    two ports of one host are different ids (the layout encodes any path injectively).
+    What URL syntax itself equates is one id: the scheme's default port, an empty path and
+    ``/``, the host's case.
+    """
     parts = urlsplit(url)
-    path = parts.path.strip("/") or "index"
-    return f"{parts.hostname}/{path}" + (f"?{parts.query}" if parts.query else "")
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal: its colons must not read as a port
+    if parts.port is not None and parts.port != _DEFAULT_PORTS.get(parts.scheme.lower()):
+        host += f":{parts.port}"
+    path = parts.path or "/"
+    return f"{host}{path}" + (f"?{parts.query}" if parts.query else "")
 
 
 class HttpSiteSource:
