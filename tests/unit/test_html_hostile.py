@@ -12,6 +12,8 @@ import warnings
 
 import pytest
 from bs4 import BeautifulSoup
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from paywall.articles import RawArticle, SplitOptions, split_article
 from paywall.htmlsplit import HtmlSplit, split_html, visible_text
@@ -625,6 +627,41 @@ def test_web_source_title_selector_outside_the_article_is_page_chrome() -> None:
     body = f"<h2 class='hl'>频道标题</h2><article><p>免费{B}SECRET{E}</p></article>"
     result = split_html(page("", body), extract=True, title_selector=".hl")
     assert result.published and result.title == "频道标题"
+
+
+# The CMS's reading as ground truth: pages mixing visible markers with markers in
+# comments, attributes and scripts; text written while the CMS has a region open is paid.
+_CMS_FREE, _CMS_PAID = "abc公开", "XYZ秘密"
+_MARKER_PLACES = ("{m}", "<!--{m}-->", '<i title="{m}"></i>', "<script>'{m}'</script>")
+
+
+@st.composite
+def _cms_pages(draw: st.DrawFn) -> str:
+    out: list[str] = []
+    open_ = False
+    for _ in range(draw(st.integers(1, 12))):
+        action = draw(st.sampled_from(["text", "text", "marker", "tag"]))
+        if action == "marker":
+            kind = draw(st.sampled_from([B, E]))
+            out.append(draw(st.sampled_from(_MARKER_PLACES)).format(m=kind))
+            open_ = (kind == B) or (open_ and kind != E)
+        elif action == "tag":
+            out.append(draw(st.sampled_from(["<p>", "</p>", "<b>", "</b>", "<div>", " "])))
+        else:
+            alphabet = _CMS_PAID if open_ else _CMS_FREE
+            out.append(draw(st.text(st.sampled_from(list(alphabet)), min_size=1, max_size=4)))
+    return "".join(out)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_cms_pages(), st.sampled_from([NoMarkersPolicy.QUARANTINE, NoMarkersPolicy.ALL_FREE]))
+def test_text_the_cms_reads_as_paid_never_reaches_free(body: str, policy: NoMarkersPolicy) -> None:
+    result = split_html(page("", body), no_markers=policy)
+    if result.published:
+        leaked = set(result.free_html + result.free_text) & set(_CMS_PAID)
+        assert not leaked, (body, result.status, result.free_html)
+    else:
+        assert result.free_html == "" and result.reason
 
 
 # ---------------------------------------------------------- work and output stay proportional
