@@ -258,43 +258,31 @@ def _attr_text(value: object) -> str:
     return " ".join(value) if isinstance(value, list) else str(value or "")
 
 
-def _full_start(element: Any) -> str:
-    """A start tag with every attribute (the paid half is private); none for an element
-    the parser made itself (a copy's attributes are its original's: copying them again
-    for every re-created element would make the output grow faster than the input)."""
-    attrs = element.attrs
-    if not attrs or _own_attrs(element) is None:
-        return f"<{element.tag}>"
-    parts = [element.tag]
-    for key, value in attrs.items():
-        parts.append(f'{key}="{html.escape(_attr_text(value), quote=True)}"')
-    return "<" + " ".join(parts) + ">"
-
-
 def _free_name(element: Any) -> str:
     tag: str = element.tag
     return tag if tag in _KNOWN_TAGS else "span"
 
 
-def _own_attrs(element: Any) -> Any:
-    """The spans of the attributes the element's own start tag wrote, or None for an
-    element the parser made itself: an implied one, or a copy of another (reconstruction
-    of active formatting elements, adoption agency), whose attributes were written
-    elsewhere. Attributes merged onto <html>/<body> from a later tag have no span."""
-    location = getattr(element, "source_location", None)
-    return None if location is None else location
-
-
 class _AttrPolicy:
-    """Which attributes an element may carry into the free half: only those written by its
-    own start tag, and only when that tag lies in a free region *of the source* (offsets
-    of the source with CRLF counted once, as the parser's source locations count them).
-    The tree's order is not enough: the parser re-creates elements opened in a paid region
-    after the end marker, and moves a table's stray elements before it."""
+    """Which attributes an element may carry into an output.
 
-    __slots__ = ("_ends", "_starts")
+    Into the free half: only those its own start tag wrote, and only when that tag lies in
+    a free region *of the source*. The tree's order is not enough: the parser re-creates
+    elements opened in a paid region after the end marker (reconstruction of the active
+    formatting elements, adoption agency), merges the attributes of a later <html>/<body>
+    tag onto the root, and moves a table's stray elements before it. An element's source
+    position (line and column, CRLF counted once, as the parser counts them) is read per
+    element (cheap; a copy shares its original's); the full source location (slow: ~14 us)
+    only for <html> and <body>, whose merged attributes have no span of their own.
 
-    def __init__(self, paid_source: list[tuple[int, int]]) -> None:
+    Into either half: a parser-made copy of an element (a position already seen on another
+    element) carries no attribute, so re-creating an element per block cannot make the
+    outputs grow faster than the input.
+    """
+
+    __slots__ = ("_ends", "_first", "_lines", "_source", "_starts")
+
+    def __init__(self, paid_source: list[tuple[int, int]], source: str) -> None:
         merged: list[list[int]] = []
         for start, end in sorted(paid_source):
             if merged and start <= merged[-1][1]:
@@ -303,10 +291,34 @@ class _AttrPolicy:
                 merged.append([start, end])
         self._starts = [a for a, _ in merged]
         self._ends = [b for _, b in merged]
+        self._source = source
+        self._lines: list[int] | None = None
+        self._first: dict[Any, Any] = {}
 
     def in_paid(self, offset: int) -> bool:
         at = bisect.bisect_right(self._starts, offset) - 1
         return at >= 0 and offset < self._ends[at]
+
+    def own_offset(self, element: Any) -> int | None:
+        """The source offset of the element's own start tag; None for an element the
+        parser made itself (implied, or a copy of one seen before)."""
+        position = getattr(element, "position", None)
+        if position is None:
+            return None
+        first = self._first.setdefault(position, element)
+        if first is not element and first != element:
+            return None  # a copy: its original came first in the tree
+        if self._lines is None:
+            source = self._source
+            lines, at = [0], source.find("\n")
+            while at >= 0:
+                lines.append(at + 1)
+                at = source.find("\n", at + 1)
+            self._lines = lines
+        line, column = position
+        if not 0 < line <= len(self._lines):
+            return None
+        return int(self._lines[line - 1] + column)
 
     def free_start(self, element: Any, opened_in_paid: bool) -> str:
         """A start tag for the free half: a known name and allow-listed attributes only."""
@@ -314,11 +326,15 @@ class _AttrPolicy:
         attrs = element.attrs
         if not attrs or opened_in_paid:
             return f"<{name}>"
-        location = _own_attrs(element)
-        if location is None or self.in_paid(location.start_tag.start_offset):
+        offset = self.own_offset(element)
+        if offset is None or self.in_paid(offset):
             return f"<{name}>"
-        own = location.attrs
-        allowed = ROOT_ATTRS if name in ("html", "body") else FREE_ATTRS
+        if name in ("html", "body"):
+            location = getattr(element, "source_location", None)
+            own = location.attrs if location is not None else {}
+            allowed: frozenset[str] = ROOT_ATTRS
+        else:
+            own, allowed = attrs, FREE_ATTRS
         parts = [name]
         for key, value in attrs.items():
             if key in allowed and key in own:
@@ -328,9 +344,20 @@ class _AttrPolicy:
                 parts.append(f'{key}="{html.escape(text, quote=True)}"')
         return "<" + " ".join(parts) + ">"
 
+    def full_start(self, element: Any) -> str:
+        """A start tag with every attribute (the paid half is private); none for a copy
+        the parser made (its attributes are its original's)."""
+        attrs = element.attrs
+        if not attrs or self.own_offset(element) is None:
+            return f"<{element.tag}>"
+        parts = [element.tag]
+        for key, value in attrs.items():
+            parts.append(f'{key}="{html.escape(_attr_text(value), quote=True)}"')
+        return "<" + " ".join(parts) + ">"
+
     def head_child_is_free(self, element: Any) -> bool:
-        location = _own_attrs(element)
-        return location is not None and not self.in_paid(location.start_tag.start_offset)
+        offset = self.own_offset(element)
+        return offset is not None and not self.in_paid(offset)
 
 
 class _Half:
@@ -358,8 +385,9 @@ class _Half:
             for element, opened_in_paid in stack[self.depth :]:
                 append(free_start(element, opened_in_paid))
         else:
+            full_start = self.policy.full_start
             for element, _ in stack[self.depth :]:
-                append(_full_start(element))
+                append(full_start(element))
         self.depth = len(stack)
 
     def close(self, element: Any) -> None:
@@ -388,7 +416,7 @@ def _empty_markup(
         start = policy.free_start(element, opened_in_paid)
     else:
         name = element.tag
-        start = _full_start(element)
+        start = policy.full_start(element)
     text = "\n" if name == "br" else ("\n" if name in BLOCKS else None)
     if name in _VOID:
         return start, text
@@ -1093,7 +1121,7 @@ def _split_with(
     else:
         begin_src, end_src = {}, {}
     policy = _AttrPolicy(
-        [(begin_src.get(a, 0), end_src.get(b, len(source))) for a, b in plan.regions]
+        [(begin_src.get(a, 0), end_src.get(b, len(source))) for a, b in plan.regions], source
     )
 
     # The visible text of each half and the segments follow from the plan alone.
