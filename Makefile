@@ -46,7 +46,7 @@ compose-down: setup ## compose down -v, then check nothing of the stack is left
 lint: setup ## ruff (with Airflow's AIR rules), mypy (strict) over the package, the DAGs and the dev tooling, hadolint
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy plugins/paywall plugins/paywall_ui plugins/paywall_ui_plugin.py dags tests/e2e/dags devtools/paywall_dev docker/podman_stack.py
+	.venv/bin/mypy plugins/paywall plugins/paywall_ui plugins/paywall_ui_plugin.py plugins/paywall_ops.py dags tests/e2e/dags devtools/paywall_dev docker/podman_stack.py
 	.venv/bin/hadolint Dockerfile docker/*/Dockerfile
 
 format: setup

@@ -38,10 +38,13 @@ Every run takes the articles whose timestamp falls in its **data interval**
 
 Tasks: **plan** lists the interval's articles and cuts them into chunks → **process** (one
 mapped task per chunk) → **publish** writes the private then the public manifest, then
-`_COMMITTED`, and emits the `{MANIFESTS.name}` asset event → **verify** audits what was
-committed (a finding fails it for good; an inconclusive privacy probe is retried) →
-**notify** sends the committed records to the webhook, when one is configured (its failure
-is its own: the commit, the asset event and verify are not affected).
+`_COMMITTED`, emits the `{MANIFESTS.name}` asset event and the run's metrics → **verify**
+audits what was committed (a finding fails it for good; an inconclusive privacy probe is
+retried) → **notify** sends the committed records to the webhook, when one is configured
+(its failure is its own: the commit, the asset event and verify are not affected).
+**thresholds** (beside verify) mails an alert when the quarantined or failed share of the
+run passes `alerts.max_quarantined_ratio` / `max_failed_ratio`. plan, process and publish
+report their inputs and outputs to OpenLineage.
 
 Ambiguous articles (missing, broken, reversed or nested markers) are quarantined, never
 published; they do not fail the run. The run fails only when the share of articles that could
@@ -61,8 +64,10 @@ Trigger → **Backfill**, pick From/To (both inclusive, one run per interval), c
 must be unpaused for a backfill to start.
 """
 
-default_args = {
+default_args: dict[str, Any] = {
     "owner": CFG.owner,
+    # Alerts by mail through an Airflow notifier (alerts.smtp_conn_id; names and numbers only).
+    "on_failure_callback": adapter.failure_callbacks(SETTINGS, dag_level=False),
     "retries": CFG.retries,
     "retry_delay": timedelta(seconds=CFG.retry_delay_seconds),
     "retry_exponential_backoff": True,
@@ -81,6 +86,8 @@ default_args = {
     default_args=default_args,
     tags=["paywall", "content"],
     doc_md=DOC,
+    on_failure_callback=adapter.failure_callbacks(SETTINGS, dag_level=True),
+    deadline=adapter.deadline_for(SETTINGS),
     params={
         "sources": Param(
             None,
@@ -110,7 +117,8 @@ default_args = {
     },
 )
 def paywall_pipeline() -> None:
-    @task(multiple_outputs=False)
+    # plan, process and publish report OpenLineage inputs and outputs (adapter.lineage_task).
+    @adapter.lineage_task(multiple_outputs=False)
     def plan(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
         return adapter.plan_task(SETTINGS, params or {}, context)
 
@@ -118,24 +126,33 @@ def paywall_pipeline() -> None:
     def chunks(plan: dict[str, Any]) -> list[dict[str, Any]]:
         return adapter.chunk_jobs(plan)
 
-    @task(
+    @adapter.lineage_task(
         multiple_outputs=False,
         max_active_tis_per_dagrun=CFG.process_parallelism,
         pool=CFG.pool or "default_pool",
     )
-    def process(job: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
-        return adapter.process_task(SETTINGS, job, params or {})
-
-    @task(multiple_outputs=False, outlets=[MANIFESTS])
-    def publish(
-        plan: dict[str, Any], chunks: list[dict[str, Any]], **context: Any
+    def process(
+        job: dict[str, Any], params: dict[str, Any] | None = None, **context: Any
     ) -> dict[str, Any]:
-        summary = adapter.publish_task(SETTINGS, plan, list(chunks))
+        return adapter.process_task(SETTINGS, job, params or {}, context)
+
+    @adapter.lineage_task(multiple_outputs=False, outlets=[MANIFESTS])
+    def publish(
+        plan: dict[str, Any],
+        chunks: list[dict[str, Any]],
+        params: dict[str, Any] | None = None,
+        **context: Any,
+    ) -> dict[str, Any]:
+        summary, stats = adapter.publish_and_report(
+            SETTINGS, plan, list(chunks), params or {}, context
+        )
         if summary.dry_run:
             raise AirflowSkipException(
                 f"dry run, nothing committed: {dict(summary.counts.outcomes)}"
             )
         context["outlet_events"][MANIFESTS].extra = summary.asset_extra()
+        if stats is not None:  # counts per source and reason, for the threshold alert
+            context["ti"].xcom_push(key="run_stats", value=stats.to_json())
         return summary.to_json()
 
     @task(multiple_outputs=False)
@@ -144,14 +161,23 @@ def paywall_pipeline() -> None:
 
     @task(multiple_outputs=False)
     def notify(summary: dict[str, Any]) -> dict[str, Any]:
-        if not SETTINGS.webhook.url:
+        if not (SETTINGS.webhook.url or SETTINGS.webhook.http_conn_id):
             raise AirflowSkipException("no webhook configured")
         return adapter.notify_task(SETTINGS, summary)
+
+    @task(multiple_outputs=False)
+    def thresholds(summary: dict[str, Any], **context: Any) -> dict[str, Any]:
+        """Alert when the quarantined or failed share passes alerts.max_*_ratio."""
+        stats = context["ti"].xcom_pull(task_ids="publish", key="run_stats")
+        if not stats:
+            raise AirflowSkipException("nothing committed: no counts to check")
+        return adapter.threshold_task(SETTINGS, summary, stats, context)
 
     planned = plan()
     results = process.expand(job=chunks(planned))
     summary = publish(planned, results)
     verify(summary) >> notify(summary)
+    thresholds(summary)
 
 
 paywall_pipeline()

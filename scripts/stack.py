@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         env = devstack.airflow_env(home, server, config=Path(args.config) if args.config else None)
         print("[run] preparing the Airflow home (.state/airflow) ...", flush=True)
         devstack.migrate(env, home)
+        devstack.ensure_pool(env)
         logical = f"{args.date}T00:00:00+00:00"
         print(f"[run] airflow dags test {devstack.DAG_ID} {logical}", flush=True)
         started = time.monotonic()
@@ -123,6 +124,8 @@ def up(args: argparse.Namespace) -> int:
     home = state / "airflow"
     env = devstack.airflow_env(home, server, config=Path(args.config) if args.config else None)
     devstack.migrate(env, home)
+    if pool := devstack.ensure_pool(env):
+        print(f"[up] pool {pool} ready")
     airflow_bin = str(Path(sys.executable).parent / "airflow")
     devstack.start_background("airflow", [airflow_bin, "standalone"], env, state)
     api = devstack.ApiClient("http://127.0.0.1:8080", "admin", devstack.admin_password(home, 120))

@@ -237,7 +237,7 @@ class Cluster:
     workers: int = 2
     concurrency: int = 2
     dags_folder: Path | None = None
-    pool_slots: int = 8
+    pool_slots: int | None = None  # default: pipeline.pool_slots
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -356,7 +356,7 @@ class Cluster:
 
         body = {
             "name": pool,
-            "slots": self.pool_slots,
+            "slots": self.pool_slots or self.settings.pipeline.pool_slots,
             "description": "caps concurrent paywall chunk tasks (S3 and HTTP load)",
             "include_deferred": False,
         }

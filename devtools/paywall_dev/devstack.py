@@ -122,6 +122,31 @@ def migrate(env: dict[str, str], home: Path) -> None:
     stamp.write_text(version)
 
 
+def pool_command(config: Path) -> list[str] | None:
+    """``airflow pools set`` for the pool the config names (None when it names none)."""
+    from paywall.config import load_settings
+
+    pipeline = load_settings(config).pipeline
+    if not pipeline.pool:
+        return None
+    return ["pools", "set", pipeline.pool, str(pipeline.pool_slots),
+            "paywall chunk tasks (caps S3 and HTTP load)"]  # fmt: skip
+
+
+def ensure_pool(env: dict[str, str]) -> str | None:
+    """Create or resize the configured pool (idempotent); its name, or None.
+
+    A DAG whose pool does not exist would leave its chunk tasks waiting for ever (the pool
+    guard in ``plugins/paywall_ops.py`` fails such a run at once instead): every deployment
+    path creates it from ``pipeline.pool`` / ``pipeline.pool_slots``.
+    """
+    command = pool_command(Path(env["PAYWALL_CONFIG"]))
+    if command is None:
+        return None
+    airflow(env, *command, capture_output=True)
+    return command[2]
+
+
 # ------------------------------------------------------------------------ long-running stack
 
 

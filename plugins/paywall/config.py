@@ -42,6 +42,8 @@ class PipelineSettings(_Strict):
     process_parallelism: int = Field(4, ge=1, le=1024)
     max_active_tasks: int = Field(16, ge=1, le=4096)
     pool: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,256}$")
+    # Slots of that pool when a deployment path creates it (make run/up/cluster-up, compose).
+    pool_slots: int = Field(8, ge=1, le=10_000)
     task_timeout_minutes: int = Field(60, ge=1)
     fallback_window_hours: int = Field(24, ge=1)
     owner: str = "data-platform"
@@ -79,11 +81,52 @@ class StorageSettings(_Strict):
     client: Literal["fast", "boto3"] = "fast"
 
 
+_CONN_ID = r"^[A-Za-z0-9_.-]{1,250}$"
+
+
 class WebhookSettings(_Strict):
+    # An absolute URL, or (with http_conn_id) a path joined to the Connection's host.
     url: str | None = None
+    # Airflow HTTP Connection: login/password (basic auth), extra headers (bearer token,
+    # cookie), proxies. No secret in this file.
+    http_conn_id: str | None = Field(None, pattern=_CONN_ID)
     batch_size: int = Field(100, ge=1, le=10_000)
     timeout_seconds: float = Field(10.0, gt=0)
     retries: int = Field(3, ge=0, le=10)
+
+
+class AlertSettings(_Strict):
+    """Alerts through Airflow notifiers (README "Operating it: alerts"). No secret here: the
+    SMTP server, its login and the sender default live in the Airflow Connection."""
+
+    smtp_conn_id: str | None = Field(None, pattern=_CONN_ID)  # null: no mail is sent
+    to: tuple[str, ...] = ()
+    from_email: str | None = None  # default: the Connection's from_email
+    subject_prefix: str = Field("[paywall]", max_length=64)
+    on_task_failure: bool = True
+    on_dag_failure: bool = True
+    # A committed run whose share of quarantined / failed articles passes these sends a
+    # threshold alert (the run still succeeds unless fail_on_threshold).
+    max_quarantined_ratio: float | None = Field(None, ge=0.0, le=1.0)
+    max_failed_ratio: float | None = Field(None, ge=0.0, le=1.0)
+    min_articles: int = Field(1, ge=1)
+    fail_on_threshold: bool = False
+    # An Airflow deadline alert: the run is not finished successfully this many hours after
+    # it was queued (for a scheduled run: after its interval ended).
+    not_committed_after_hours: float | None = Field(None, gt=0, le=24 * 30)
+
+    @model_validator(mode="after")
+    def _recipients(self) -> AlertSettings:
+        if self.smtp_conn_id and not self.to:
+            raise ValueError("to: at least one recipient when smtp_conn_id is set")
+        return self
+
+
+class MetricsSettings(_Strict):
+    """Counters sent through Airflow's metrics client ([metrics] statsd_on / otel_on)."""
+
+    enabled: bool = True
+    prefix: str = Field("paywall", pattern=r"^[a-z][a-z0-9_]{0,31}$")
 
 
 class _SourceBase(_Strict):
@@ -147,6 +190,13 @@ class HttpSource(_SourceBase):
     body_selector: str | None = None
     user_agent: str = "paywall-pipeline/0.1 (+https://example.invalid/bot)"
     allow_private_addresses: bool = False
+    # Airflow HTTP Connection with the subscriber credentials (login/password, extra headers
+    # such as Cookie or Authorization) and an optional forward proxy. No secret in this file.
+    http_conn_id: str | None = Field(None, pattern=_CONN_ID)
+    # With a proxy, targets are resolved here and checked by the guard, and the proxy tunnels
+    # to the checked address. true lets the proxy resolve names instead (the guard can then
+    # check only address literals): an explicit opt-out for networks without external DNS.
+    proxy_resolves_names: bool = False
     limits: HttpLimits = HttpLimits()
 
 
@@ -159,6 +209,8 @@ class Settings(_Strict):
     output: OutputSettings = OutputSettings()
     storage: StorageSettings = StorageSettings()
     webhook: WebhookSettings = WebhookSettings()
+    alerts: AlertSettings = AlertSettings()
+    metrics: MetricsSettings = MetricsSettings()
     sources: tuple[SourceSettings, ...] = Field(min_length=1)
     path: Path | None = Field(None, exclude=True)
 

@@ -10,7 +10,18 @@
 - a maximum body size, enforced while streaming; allowed content types;
 - retries with exponential backoff and jitter on connection errors, 5xx and 429 (honouring
   ``Retry-After`` within the deadline);
-- per-host concurrency and request-rate limits; conditional GET (ETag / Last-Modified).
+- per-host concurrency and request-rate limits; conditional GET (ETag / Last-Modified);
+- credentials from an Airflow HTTP Connection (:mod:`paywall.http_auth`), sent only to their
+  origin, and an optional forward proxy.
+
+**The guard with a proxy.** The proxy's own address is operator-configured and not checked.
+The *target* is still resolved here and checked by the guard before anything is sent, and the
+proxy is asked to tunnel (``CONNECT address:port``) to the very address that was checked,
+for ``http`` and ``https`` targets alike (TLS still verifies the certificate for the host
+name), so a proxy cannot be steered to another address by DNS. Where the worker cannot
+resolve external names (only the proxy can), a source must opt out explicitly with
+``proxy_resolves_names: true``: the tunnel then names the host and the proxy resolves it --
+the guard can check only IP literals then, and the proxy's own policy must do the rest.
 """
 
 from __future__ import annotations
@@ -32,8 +43,17 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from paywall.config import HttpLimits
 from paywall.errors import FetchError
+from paywall.http_auth import HttpAccess, Proxy
 
-__all__ = ["FetchError", "Fetcher", "Response", "is_public_address", "resolve"]
+__all__ = [
+    "FETCH_KINDS",
+    "FetchError",
+    "Fetcher",
+    "Response",
+    "fetch_kind",
+    "is_public_address",
+    "resolve",
+]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _CHUNK = 64 * 1024
@@ -115,6 +135,63 @@ def is_public_address(address: str) -> bool:
     return True
 
 
+# A bounded vocabulary for a fetch failure's reason (metrics and alerts label by it; the
+# reason itself may name hosts and sizes). Every reason this module produces starts with one
+# of these prefixes; anything else is "other".
+FETCH_KINDS: tuple[tuple[str, str], ...] = (
+    ("HTTP ", "http"),
+    ("timeout", "timeout"),
+    ("connection timed out", "timeout"),
+    ("connection failed", "connection"),
+    ("proxy", "proxy"),
+    ("too large", "too_large"),
+    ("refused", "refused"),
+    ("content type", "content_type"),
+    ("scheme", "refused"),
+    ("no host", "refused"),
+    ("more than", "redirects"),
+)
+
+
+def fetch_kind(reason: str | None) -> str:
+    """A short, stable label for a fetch failure reason: ``http_404``, ``timeout``, ..."""
+    text = reason or ""
+    for prefix, kind in FETCH_KINDS:
+        if text.startswith(prefix):
+            if kind == "http":
+                code = text[5:8]
+                return f"http_{code}" if code.isdigit() else "http"
+            return kind
+    return "other"
+
+
+class _TunnelMixin:
+    """A connection that always reaches its target through ``CONNECT`` on a forward proxy.
+
+    urllib3 forgets a tunnel when a connection closes; setting it again before every connect
+    keeps a reused pooled connection from ever talking to the proxy in origin form.
+    """
+
+    _paywall_tunnel: tuple[str, int, dict[str, str]]
+
+    def connect(self) -> None:
+        host, port, headers = self._paywall_tunnel
+        self.set_tunnel(host, port, headers)  # type: ignore[attr-defined]
+        super().connect()  # type: ignore[misc]
+
+
+class _TunnelHTTPConnection(_TunnelMixin, urllib3.connection.HTTPConnection):
+    def __init__(self, *args: Any, tunnel: tuple[str, int, dict[str, str]], **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._paywall_tunnel = tunnel
+
+
+class _TunnelHTTPSConnection(_TunnelMixin, urllib3.connection.HTTPSConnection):
+    def __init__(self, *args: Any, tunnel: tuple[str, int, dict[str, str]], **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._paywall_tunnel = tunnel
+
+
 class _HostLimiter:
     """Per-host concurrency (a semaphore) and rate (a minimum gap between request starts)."""
 
@@ -147,6 +224,8 @@ class Fetcher:
     allow_private: bool = False
     resolver: Callable[[str, int], list[str]] = field(default=resolve)
     sleep: Callable[[float], None] = field(default=time.sleep)
+    access: HttpAccess | None = None  # credentials (for their origin only), proxy, TLS
+    proxy_resolves_names: bool = False  # explicit opt-out: the proxy resolves target names
 
     def __post_init__(self) -> None:
         self._limiter = _HostLimiter(
@@ -213,7 +292,15 @@ class Fetcher:
             response = self._once(url, deadline, etag, last_modified)
             location = response.headers.get("location")
             if response.status in (301, 302, 303, 307, 308) and location:
-                url = urljoin(url, location)
+                target = urljoin(url, location)
+                access = self.access
+                if access and access.credentials_for(url) and not access.credentials_for(target):
+                    # An authenticated fetch must not quietly become an anonymous one (a
+                    # login page or a teaser would be split as if it were the article).
+                    raise FetchError(
+                        "refused: a redirect leaves the origin of the credentials", url
+                    )
+                url = target
                 continue
             return response
         raise FetchError(f"more than {self.limits.max_redirects} redirects", url)
@@ -227,6 +314,12 @@ class Fetcher:
         if not host:
             raise FetchError("no host in URL", url)
         port = parts.port or (443 if scheme == "https" else 80)
+        if self.proxy_resolves_names and self._proxy(scheme) is not None:
+            # Opted out: the proxy resolves the name. Only an address literal can be checked.
+            literal = _literal(host)
+            if literal is not None and not self.allow_private and not is_public_address(literal):
+                raise FetchError(f"refused: {host} is a non-public address", url)
+            return scheme, host, port, host
         try:
             addresses = self.resolver(host, port)
         except (OSError, UnicodeError) as exc:
@@ -243,6 +336,17 @@ class Fetcher:
                 )
         return scheme, host, port, addresses[0]
 
+    def _proxy(self, scheme: str) -> Proxy | None:
+        return self.access.proxy_for(scheme) if self.access is not None else None
+
+    def _tls(self) -> dict[str, Any]:
+        verify = self.access.verify if self.access is not None else True
+        if verify is False:
+            return {"cert_reqs": "CERT_NONE"}
+        if isinstance(verify, str):
+            return {"cert_reqs": "CERT_REQUIRED", "ca_certs": verify}
+        return {}
+
     def _pool(self, scheme: str, host: str, port: int, address: str) -> urllib3.HTTPConnectionPool:
         key = (scheme, host, port, address)
         with self._pools_lock:
@@ -251,11 +355,14 @@ class Fetcher:
                 timeout = urllib3.Timeout(
                     connect=self.limits.connect_timeout, read=self.limits.read_timeout
                 )
-                if scheme == "https":
+                proxy = self._proxy(scheme)
+                if proxy is not None:
+                    pool = self._tunnel_pool(proxy, scheme, host, port, address, timeout)
+                elif scheme == "https":
                     # Connect to the checked address, verify the certificate for the name.
                     pool = urllib3.HTTPSConnectionPool(
                         address, port, timeout=timeout, retries=False, maxsize=4,
-                        server_hostname=host, assert_hostname=host,
+                        server_hostname=host, assert_hostname=host, **self._tls(),
                     )  # fmt: skip
                 else:
                     pool = urllib3.HTTPConnectionPool(
@@ -263,6 +370,32 @@ class Fetcher:
                     )
                 self._pools[key] = pool
             return pool
+
+    def _tunnel_pool(
+        self,
+        proxy: Proxy,
+        scheme: str,
+        host: str,
+        port: int,
+        address: str,
+        timeout: urllib3.Timeout,
+    ) -> urllib3.HTTPConnectionPool:
+        """A pool whose connections go to the proxy and tunnel to ``address:port``."""
+        tunnel_headers = {"Proxy-Authorization": proxy.authorization} if proxy.authorization else {}
+        tunnel = (address, port, tunnel_headers)
+        pool: urllib3.HTTPConnectionPool
+        if scheme == "https":
+            pool = urllib3.HTTPSConnectionPool(
+                proxy.host, proxy.port, timeout=timeout, retries=False, maxsize=4,
+                server_hostname=host, assert_hostname=host, tunnel=tunnel, **self._tls(),
+            )  # fmt: skip
+            pool.ConnectionCls = _TunnelHTTPSConnection
+        else:
+            pool = urllib3.HTTPConnectionPool(
+                proxy.host, proxy.port, timeout=timeout, retries=False, maxsize=4, tunnel=tunnel
+            )
+            pool.ConnectionCls = _TunnelHTTPConnection
+        return pool
 
     def _once(
         self, url: str, deadline: float, etag: str | None, last_modified: str | None
@@ -276,6 +409,8 @@ class Fetcher:
             "User-Agent": self.user_agent,
             "Accept-Encoding": "identity",
         }
+        if self.access is not None:
+            headers |= self.access.credentials_for(url)  # only on the credentials' origin
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
@@ -297,6 +432,15 @@ class Fetcher:
             except (urllib3.exceptions.ConnectTimeoutError, TimeoutError):
                 raise FetchError("connection timed out", url, retryable=True) from None
             except (Urllib3Error, OSError) as exc:
+                text = str(exc)
+                if self._proxy(scheme) is not None and "Tunnel connection failed" in text:
+                    code = text.split("Tunnel connection failed:", 1)[1].strip()[:3]
+                    status = f"HTTP {code}" if code.isdigit() else "no answer"
+                    raise FetchError(
+                        f"proxy refused the tunnel ({status})",
+                        url,
+                        retryable=not code.startswith("4"),
+                    ) from None
                 raise FetchError(
                     f"connection failed: {type(exc).__name__}", url, retryable=True
                 ) from None
@@ -337,6 +481,13 @@ class Fetcher:
                 f"connection failed: body cut short ({exc.args[0]})", url, retryable=True
             ) from None
         return b"".join(chunks)
+
+
+def _literal(host: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(host.strip("[]").split("%", 1)[0]))
+    except ValueError:
+        return None
 
 
 def _retry_after_seconds(value: str) -> float:

@@ -19,13 +19,15 @@ from typing import Any
 import urllib3
 
 from paywall.config import WebhookSettings
-from paywall.errors import PipelineError, WebhookError
+from paywall.connections import get_connection
+from paywall.errors import ConfigError, PipelineError, WebhookError
+from paywall.http_auth import HttpAccess, access_from_connection
 from paywall.layout import Layout
 from paywall.metadata import sha256_hex
 from paywall.reader import read_committed
 from paywall.store import Store
 
-__all__ = ["RETRY_STATUSES", "WebhookError", "notify_run", "send_records"]
+__all__ = ["RETRY_STATUSES", "WebhookError", "notify_run", "send_records", "webhook_target"]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -39,7 +41,7 @@ def notify_run(
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """Send a committed run's public records to the webhook (nothing when none is set)."""
-    if not settings.url:
+    if not settings.url and not settings.http_conn_id:
         return {"batches": 0, "records": 0}
     run = read_committed(store, layout, manifest_key)
     if run is None:
@@ -53,6 +55,43 @@ def notify_run(
     )
 
 
+def webhook_target(settings: WebhookSettings) -> tuple[str, HttpAccess | None]:
+    """The URL to POST to and the Connection's access (credentials, proxy), if any.
+
+    With ``http_conn_id``, a relative ``url`` is joined to the Connection's host (as
+    ``HttpHook`` joins an endpoint to its base URL) and the credentials go to that origin only.
+    """
+    url = settings.url or ""
+    if not settings.http_conn_id:
+        return url, None
+    access = access_from_connection(get_connection(settings.http_conn_id))
+    if "://" not in url:
+        if access.origin is None:
+            raise ConfigError(
+                f"webhook.url {url!r} is relative but connection {settings.http_conn_id!r} "
+                "has no host"
+            )
+        scheme, host, port = access.origin
+        url = f"{scheme}://{host}:{port}/{url.lstrip('/')}"
+    return url, access.bound_to(url)
+
+
+def _pool(settings: WebhookSettings, url: str, access: HttpAccess | None) -> urllib3.PoolManager:
+    timeout = urllib3.Timeout(total=settings.timeout_seconds)
+    tls: dict[str, Any] = {}
+    if access is not None and access.verify is False:
+        tls = {"cert_reqs": "CERT_NONE"}
+    elif access is not None and isinstance(access.verify, str):
+        tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": access.verify}
+    proxy = access.proxy_for(url.split("://", 1)[0].lower()) if access is not None else None
+    if proxy is not None:
+        headers = {"Proxy-Authorization": proxy.authorization} if proxy.authorization else None
+        return urllib3.ProxyManager(
+            proxy.describe(), proxy_headers=headers, timeout=timeout, retries=False, **tls
+        )
+    return urllib3.PoolManager(timeout=timeout, retries=False, **tls)
+
+
 def send_records(
     settings: WebhookSettings,
     records: list[dict[str, Any]],
@@ -62,11 +101,11 @@ def send_records(
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """POST the records in batches; return counts, or raise WebhookError naming the batch."""
-    if not settings.url:
+    if not settings.url and not settings.http_conn_id:
         return {"batches": 0, "records": 0}
-    http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(total=settings.timeout_seconds), retries=False
-    )
+    url, access = webhook_target(settings)
+    credentials = access.credentials_for(url) if access is not None else {}
+    http = _pool(settings, url, access)
     size = settings.batch_size
     batches = [records[i : i + size] for i in range(0, len(records), size)] or [[]]
     for number, batch in enumerate(batches, start=1):
@@ -83,11 +122,13 @@ def send_records(
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "Idempotency-Key": sha256_hex(f"{manifest_sha256}:{number}:{len(batches)}")[:32],
+            **credentials,
         }
         problem = ""
         for attempt in range(settings.retries + 1):
             try:
-                response = http.request("POST", settings.url, body=body, headers=headers)
+                # No redirects: a 3xx is an answer, and credentials never follow one.
+                response = http.request("POST", url, body=body, headers=headers, redirect=False)
             except urllib3.exceptions.HTTPError as exc:
                 problem = f"{type(exc).__name__}"
             else:
@@ -101,7 +142,7 @@ def send_records(
                 sleep(min(0.5 * 2**attempt, 10.0))
         if problem:
             raise WebhookError(
-                f"webhook {settings.url} failed for batch {number}/{len(batches)} of "
+                f"webhook {url} failed for batch {number}/{len(batches)} of "
                 f"{manifest_key} after {attempt + 1} attempt(s): {problem}; the manifest is "
                 "committed, a retry of the notify task resends every batch",
                 batch=number,

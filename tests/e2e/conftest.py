@@ -107,6 +107,7 @@ def standalone(e2e_s3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sta
     for dag_file in [
         *(REPO / "dags").glob("*.py"),
         Path(__file__).parent / "dags" / "chunk_fault_dag.py",
+        Path(__file__).parent / "dags" / "missing_pool_dag.py",
     ]:
         shutil.copy(dag_file, dags / dag_file.name)
     env.env |= {
@@ -135,6 +136,8 @@ def standalone(e2e_s3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sta
         api.wait_for_dag("e2e_chunk_fault", STARTUP_SECONDS)
         api.unpause("e2e_chunk_fault")
         api.unpause("paywall_catalog")  # the consumer, scheduled on the pipeline's asset
+        api.wait_for_dag("e2e_missing_pool", STARTUP_SECONDS)
+        api.unpause("e2e_missing_pool")
         yield Standalone(env, f"http://127.0.0.1:{port}", api, password)
     finally:
         stop_process_group(proc.pid, grace=20)

@@ -86,7 +86,7 @@ def test_dags_have_tags_owner_retries_and_docs(dagbag: dict) -> None:
 
 def test_pipeline_wiring(dagbag: dict) -> None:
     tasks = dagbag["dags"]["paywall_articles"]["tasks"]
-    assert set(tasks) == {"plan", "chunks", "process", "publish", "verify", "notify"}
+    assert set(tasks) == {"plan", "chunks", "process", "publish", "verify", "notify", "thresholds"}
     assert tasks["publish"]["upstream"] == ["chunks", "plan", "process"] or set(
         tasks["publish"]["upstream"]
     ) >= {"plan", "process"}
@@ -97,6 +97,9 @@ def test_pipeline_wiring(dagbag: dict) -> None:
     assert set(tasks["notify"]["upstream"]) == {"publish", "verify"}
     assert not any("notify" in t["upstream"] for t in tasks.values())
     assert all(not t["outlets"] for name, t in tasks.items() if name != "publish")
+    # The threshold alert reads publish's counts; verify does not wait for it.
+    assert tasks["thresholds"]["upstream"] == ["publish"]
+    assert not any("thresholds" in t["upstream"] for t in tasks.values())
 
 
 def test_bad_config_is_an_import_error_naming_file_and_key(tmp_path: Path) -> None:

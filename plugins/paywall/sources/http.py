@@ -8,8 +8,11 @@ from urllib.parse import urljoin, urlsplit
 
 from paywall.articles import Format, RawArticle
 from paywall.config import HttpSource
+from paywall.connections import get_connection
+from paywall.errors import ConfigError
 from paywall.feeds import Entry, IndexParseError, parse_index
 from paywall.fetch import Fetcher
+from paywall.http_auth import HttpAccess, access_from_connection
 from paywall.sources.base import (
     ArticleRef,
     FetchError,
@@ -24,7 +27,8 @@ log = logging.getLogger("paywall.sources.http")
 MAX_SITEMAPS = 200  # a sitemap index may not fan out without bound
 INDEX_TYPES = ("application/xml", "text/xml", "application/rss+xml", "application/atom+xml",
                "application/json", "application/feed+json", "text/plain", "text/html",
-               "application/x-gzip")  # fmt: skip
+               "application/x-gzip", "application/gzip", "application/octet-stream",
+               "application/rdf+xml")  # fmt: skip
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -48,12 +52,27 @@ def source_id_for(url: str) -> str:
     return f"{host}{path}" + (f"?{parts.query}" if parts.query else "")
 
 
+def source_access(settings: HttpSource) -> HttpAccess | None:
+    """The source's HTTP Connection (credentials bound to their origin), or None."""
+    if not settings.http_conn_id:
+        return None
+    try:
+        access = access_from_connection(get_connection(settings.http_conn_id))
+    except ConfigError as exc:
+        raise SourceError(f"source {settings.name!r}: {exc}") from None
+    return access.bound_to(settings.index_url)
+
+
 class HttpSiteSource:
     def __init__(self, settings: HttpSource, fetcher: Fetcher | None = None) -> None:
         self.settings = settings
         self.name = settings.name
         self.fetcher = fetcher or Fetcher(
-            settings.limits, settings.user_agent, settings.allow_private_addresses
+            settings.limits,
+            settings.user_agent,
+            settings.allow_private_addresses,
+            access=source_access(settings),
+            proxy_resolves_names=settings.proxy_resolves_names,
         )
 
     def _read_index(self, url: str) -> tuple[list[Entry], list[str]]:
@@ -64,7 +83,9 @@ class HttpSiteSource:
                 f"source {self.name!r}: cannot read index {url}: {exc.reason}"
             ) from None
         try:
-            index = parse_index(response.body, self.settings.index_type)
+            index = parse_index(
+                response.body, self.settings.index_type, self.settings.limits.max_bytes
+            )
         except IndexParseError as exc:
             raise SourceError(f"source {self.name!r}: index {url} is not usable: {exc}") from None
         return index.entries, [urljoin(url, c) for c in index.children if c]
