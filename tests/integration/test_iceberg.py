@@ -224,6 +224,18 @@ def test_a_rest_catalog_works_seaweedfs_own(tmp_path: Path) -> None:
     server = WithRestCatalog("seaweedfs", tmp_path / "s3")
     server.start()
     try:
+        import socket
+        import time
+
+        deadline = time.monotonic() + 60  # S3 answers first; the REST port may follow later
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", rest_port), timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
         ep = server.endpoint
         signing = {"rest.sigv4-enabled": "true", "rest.signing-region": ep.region,
                    "rest.signing-name": "s3tables", "client.access-key-id": ep.access_key or "",
