@@ -35,6 +35,7 @@ from paywall_dev import devstack
 from paywall_dev.servers import S3Server, free_port
 
 NODE_NAME_ENV = "PAYWALL_NODE_NAME"
+ICEBERG_DB = "iceberg"  # the SQL catalog of the Iceberg tables of articles (issue 17)
 
 
 class ClusterError(RuntimeError):
@@ -106,6 +107,13 @@ class Postgres:
     def url(self) -> str:
         return f"postgresql+psycopg2://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.database}"
 
+    @property
+    def iceberg_url(self) -> str:
+        """The Iceberg SQL catalog's database (apart from Airflow's metadata database)."""
+        return (
+            f"postgresql+psycopg2://{self.user}:{self.password}@127.0.0.1:{self.port}/{ICEBERG_DB}"
+        )
+
     def _run(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         # PostgreSQL refuses to run as root; run its tools as the postgres user then.
         prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
@@ -174,9 +182,10 @@ class Postgres:
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,))
-                if cur.fetchone() is None:
-                    cur.execute(f'CREATE DATABASE "{self.database}"')
+                for name in (self.database, ICEBERG_DB):
+                    cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                    if cur.fetchone() is None:
+                        cur.execute(f'CREATE DATABASE "{name}"')
         finally:
             conn.close()
 
@@ -280,6 +289,9 @@ class Cluster:
             "AIRFLOW__LOGGING__DELETE_LOCAL_LOGS": "True",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         }
+        iceberg = self.settings.catalog.iceberg
+        if iceberg.catalog == "sql":  # every worker reaches the same catalog, not a SQLite file
+            env[iceberg.uri_env] = pg.iceberg_url
         return env | self.extra_env
 
     def worker_names(self) -> list[str]:

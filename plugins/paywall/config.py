@@ -95,6 +95,46 @@ class WebhookSettings(_Strict):
     retries: int = Field(3, ge=0, le=10)
 
 
+class IcebergSettings(_Strict):
+    """The Iceberg tables of articles (README "The Iceberg table of articles")."""
+
+    enabled: bool = True
+    catalog: Literal["sql", "rest"] = "sql"
+    # sql: a SQLAlchemy URL (sqlite:///relative/to/this/file.db, postgresql+psycopg2://...);
+    # rest: the REST catalog's URL. The environment variable named by uri_env overrides it,
+    # so a URL holding a password never has to be in this file.
+    # Default: a SQLite file beside the config file, so two configs never share tables by
+    # accident; the shipped config puts it under the repository's .state/.
+    uri: str = "sqlite:///iceberg-catalog.db"
+    uri_env: str = Field("PAYWALL_ICEBERG_URI", pattern=r"^[A-Z_][A-Z0-9_]*$")
+    warehouse: str | None = Field(None, pattern=r"^s3a?://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")
+    namespace: str | None = Field(None, pattern=_NAME)  # default: the pipeline name
+    table: str = Field("articles", pattern=_NAME)
+    latest_table: str = Field("articles_latest", pattern=_NAME)
+    keep_snapshots: int = Field(30, ge=2, le=100_000)
+
+    @model_validator(mode="after")
+    def _two_tables(self) -> IcebergSettings:
+        if self.table == self.latest_table:
+            raise ValueError("table and latest_table must differ")
+        return self
+
+
+class CatalogSettings(_Strict):
+    """The consumer's incremental catalog (README "Consumers: the catalog")."""
+
+    # Find an article's older partition when its timestamp moves to another day (one
+    # conditional PUT per article new to a day); off: such an article can be listed twice.
+    track_moves: bool = True
+    # List every committed manifest at most this often even when events arrive (0: only when
+    # the catalog is new, when an event cannot be used, or when a run asks for a rescan).
+    rescan_every_hours: int = Field(168, ge=0, le=24 * 366)
+    lease_minutes: int = Field(30, ge=1, le=24 * 60)
+    # Refuse to write a partition or index larger than this (the bound the benchmark checks).
+    max_object_bytes: int = Field(64 * 1024 * 1024, ge=64 * 1024)
+    iceberg: IcebergSettings = IcebergSettings()
+
+
 class AlertSettings(_Strict):
     """Alerts through Airflow notifiers (README "Operating it: alerts"). No secret here: the
     SMTP server, its login and the sender default live in the Airflow Connection."""
@@ -209,6 +249,7 @@ class Settings(_Strict):
     output: OutputSettings = OutputSettings()
     storage: StorageSettings = StorageSettings()
     webhook: WebhookSettings = WebhookSettings()
+    catalog: CatalogSettings = CatalogSettings()
     alerts: AlertSettings = AlertSettings()
     metrics: MetricsSettings = MetricsSettings()
     sources: tuple[SourceSettings, ...] = Field(min_length=1)

@@ -9,7 +9,7 @@ manifest's ``reason``).
   article applies (``overrides/<source>/<key>.json``, see :class:`paywall.model.Override`);
 - :func:`retract_now` -- take a published article off the public side at once: the retract
   override is written first (so every later run keeps it off), then the metadata, the free
-  halves and the paid halves are deleted, then the article leaves ``catalog.json``.
+  halves and the paid halves are deleted, then the article leaves the catalog.
 
 The UI (``plugins/paywall_ui``) calls these after checking the user's permission; nothing here
 knows about users beyond the name it records.
@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from paywall.errors import PaywallError, PreconditionFailed
+from paywall.catalog import withdraw
+from paywall.errors import PaywallError
 from paywall.layout import EXTENSIONS, Layout
 from paywall.model import ManifestRecord, Override, OverrideAction, Role, dumps
 from paywall.store import Blob, Store
@@ -266,26 +267,6 @@ def retract_now(
 
 
 def _drop_from_catalog(store: Store, layout: Layout, record: ManifestRecord) -> str:
-    """Remove the article's entry from ``catalog.json`` now (the next catalog build, from
-    committed manifests, agrees once the triggered run has committed the retraction)."""
-    for _attempt in range(3):
-        found = store.get_with_etag(layout.public_bucket, layout.catalog())
-        if found is None:
-            return "absent"
-        body, etag = found
-        try:
-            catalog = json.loads(body)
-            articles = catalog["articles"]
-            kept = [a for a in articles if a.get("article_id") != record.article_id]
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return "not updated: catalog.json has an unknown form"
-        if len(kept) == len(articles):
-            return "unchanged"
-        catalog["articles"] = kept
-        blob = Blob.of(layout.public_bucket, layout.catalog(), dumps(catalog), EXTENSIONS["json"])
-        try:
-            store.put(blob, if_match=etag)
-        except PreconditionFailed:
-            continue  # rebuilt meanwhile: read it again
-        return "removed"
-    return "not updated: catalog.json kept changing"
+    """Take the article out of the partitioned catalog now (:func:`paywall.catalog.withdraw`:
+    the run the page triggers records the retraction, and the catalog follows it)."""
+    return withdraw(store, layout, record.article_id, record.timestamp)

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "CatalogError",
     "ConfigError",
     "DecodeError",
     "ErrorCode",
@@ -39,6 +40,8 @@ class ErrorCode(StrEnum):
     VERIFY = "verify"
     VERIFY_INCONCLUSIVE = "verify_inconclusive"
     WEBHOOK = "webhook"
+    CATALOG = "catalog"  # the consumer's catalog or table cannot be updated as asked
+    CATALOG_BUSY = "catalog_busy"  # another updater holds the catalog's lease: retry later
 
 
 class PaywallError(Exception):
@@ -167,3 +170,10 @@ class WebhookError(PaywallError):
     """The webhook receiver did not take a batch after the configured retries."""
 
     code = ErrorCode.WEBHOOK
+
+
+class CatalogError(PaywallError):
+    """The catalog or the Iceberg table cannot be updated: corrupt or foreign state, or
+    (``CATALOG_BUSY``) another updater holds the lease, which a retry waits out."""
+
+    code = ErrorCode.CATALOG

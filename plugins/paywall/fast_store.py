@@ -161,11 +161,13 @@ def obstore_options(
         "virtual_hosted_style_request": getattr(endpoint, "addressing_style", "path") == "virtual",
         "client_options": client,
         "conditional_put": "etag",
+        # A server's 5xx under load (SeaweedFS answered InternalError for ~0.5 s on a machine
+        # at load 10) is ridden out for up to ~8 s, as boto3's standard mode would.
         "retry_config": {
-            "max_retries": 3,
+            "max_retries": 5,
             "retry_timeout": timedelta(seconds=60),
             "backoff": {
-                "init_backoff": timedelta(milliseconds=100),
+                "init_backoff": timedelta(milliseconds=250),
                 "max_backoff": timedelta(seconds=5),
                 "base": 2,
             },

@@ -9,7 +9,10 @@ differently is refused, never guessed:
 * a marker in content a reader is not shown (``<noscript>``, ``<template>``, an
   ``<iframe>``'s fallback or ``srcdoc``, ``<select>``, ``<rp>``, SVG, ``hidden``...) is
   ``hidden_marker``; marker-like strings in code (scripts, styles, comments) and attribute
-  values are inert, and none of that reaches the free half;
+  values are inert for the page, and none of that reaches the free half -- but the CMS
+  splits the raw source and honours them, so the source's markers are mapped onto the
+  page (:func:`_source_markers`) and every region the CMS reads must be one the page reads,
+  or bound no visible text; else ``hidden_marker``;
 * a visible marker must be written literally in the source: one formed by character
   references, a dropped NUL, or text merged across a tag the parser ignores (``##paid</x>
   begin##``) is ``broken_marker``. Proved by parsing a *variant* of the source in which no
@@ -17,15 +20,20 @@ differently is refused, never guessed:
   survive, and comparing the markers both trees show;
 * text the parser moves out of a ``<table>`` (foster parenting) moves across the markers
   around it: when a marker sits in such a table or in the moved text, ``invalid_html``;
-* nesting deeper than :data:`paywall.htmltree.MAX_DEPTH` is ``too_deep``.
+* nesting deeper than :data:`paywall.htmltree.MAX_DEPTH` is ``too_deep``;
+* a page the parser would re-create elements for out of proportion to its own tags
+  (formatting elements left open, copied into every following block) is ``invalid_html``,
+  by an estimate before parsing and a bound on the tree's elements per source tag: work
+  and outputs stay linear in the input.
 
 One pass over the tokens then writes both halves, opening an element in a half only when
 content of that half appears inside it, so an element that crosses a cut appears in both
 halves with only its own part (a DOM Range's ``cloneContents``). The free half is a pure
 function of free text and allow-listed structure: its ``<head>`` is rebuilt (charset,
 viewport, canonical and stylesheet links, the title), scripts, comments and hidden content
-are left out, and its start tags keep only allow-listed attributes -- a short list (class,
-lang, dir) for an element opened inside a paid region.
+are left out, and its start tags keep only allow-listed attributes, and only those the
+element's own start tag wrote in a free region of the *source* (:class:`_AttrPolicy`): the
+parser's copies, merges and moves carry none.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from typing import Any
 
 from paywall.htmltree import (
     DOCTYPE,
+    DOCTYPE_NODE,
     ELEMENT_NODE,
     EMPTY,
     END,
@@ -52,6 +61,7 @@ from paywall.htmltree import (
     Flat,
     NodeKinds,
     TooDeep,
+    TooLarge,
     flatten,
     parse,
     tree_strings,
@@ -64,6 +74,7 @@ from paywall.segmentation import (
     Status,
     count_markers,
     find_markers,
+    marker_hits,
     plan_regions,
 )
 
@@ -112,11 +123,11 @@ BLOCKS = frozenset(
         "ul",
     }
 )
-# Attributes an element keeps in the free half. Opened in a free region, it is free
-# content, but only attributes that are structure or link targets pass (no data-*, no
-# event handlers, no style, no value/srcdoc...); opened inside a paid region, only these:
-PAID_OPENED_ATTRS = frozenset({"class", "lang", "dir"})
-FREE_ATTRS = PAID_OPENED_ATTRS | frozenset(
+# Attributes an element keeps in the free half, and only those its own start tag wrote in
+# a free region of the source (see _AttrPolicy): structure and link targets (no data-*,
+# no event handlers, no style, no value/srcdoc...); <html> and <body> only ROOT_ATTRS.
+ROOT_ATTRS = frozenset({"class", "lang", "dir"})
+FREE_ATTRS = ROOT_ATTRS | frozenset(
     {
         "abbr",
         "align",
@@ -247,37 +258,106 @@ def _attr_text(value: object) -> str:
     return " ".join(value) if isinstance(value, list) else str(value or "")
 
 
-def _full_start(element: Any) -> str:
-    """A start tag with every attribute (the paid half is private)."""
-    attrs = element.attrs
-    if not attrs:
-        return f"<{element.tag}>"
-    parts = [element.tag]
-    for key, value in attrs.items():
-        parts.append(f'{key}="{html.escape(_attr_text(value), quote=True)}"')
-    return "<" + " ".join(parts) + ">"
-
-
 def _free_name(element: Any) -> str:
     tag: str = element.tag
     return tag if tag in _KNOWN_TAGS else "span"
 
 
-def _free_start(element: Any, opened_in_paid: bool) -> str:
-    """A start tag for the free half: a known name and allow-listed attributes only."""
-    name = _free_name(element)
-    attrs = element.attrs
-    if not attrs:
-        return f"<{name}>"
-    allowed = PAID_OPENED_ATTRS if opened_in_paid or name in ("html", "body") else FREE_ATTRS
-    parts = [name]
-    for key, value in attrs.items():
-        if key in allowed:
-            text = _attr_text(value)
-            if key in _URL_ATTRS and _SCRIPT_URL.match(text):
-                continue
-            parts.append(f'{key}="{html.escape(text, quote=True)}"')
-    return "<" + " ".join(parts) + ">"
+class _AttrPolicy:
+    """Which attributes an element may carry into an output.
+
+    Into the free half: only those its own start tag wrote, and only when that tag lies in
+    a free region *of the source*. The tree's order is not enough: the parser re-creates
+    elements opened in a paid region after the end marker (reconstruction of the active
+    formatting elements, adoption agency), merges the attributes of a later <html>/<body>
+    tag onto the root, and moves a table's stray elements before it. An element's source
+    position (line and column, CRLF counted once, as the parser counts them) is read per
+    element (cheap; a copy shares its original's); the full source location (slow: ~14 us)
+    only for <html> and <body>, whose merged attributes have no span of their own.
+
+    Into either half: a parser-made copy of an element (a position already seen on another
+    element) carries no attribute, so re-creating an element per block cannot make the
+    outputs grow faster than the input.
+    """
+
+    __slots__ = ("_ends", "_first", "_lines", "_source", "_starts")
+
+    def __init__(self, paid_source: list[tuple[int, int]], source: str) -> None:
+        merged: list[list[int]] = []
+        for start, end in sorted(paid_source):
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        self._starts = [a for a, _ in merged]
+        self._ends = [b for _, b in merged]
+        self._source = source
+        self._lines: list[int] | None = None
+        self._first: dict[Any, Any] = {}
+
+    def in_paid(self, offset: int) -> bool:
+        at = bisect.bisect_right(self._starts, offset) - 1
+        return at >= 0 and offset < self._ends[at]
+
+    def own_offset(self, element: Any) -> int | None:
+        """The source offset of the element's own start tag; None for an element the
+        parser made itself (implied, or a copy of one seen before)."""
+        position = getattr(element, "position", None)
+        if position is None:
+            return None
+        first = self._first.setdefault(position, element)
+        if first is not element and first != element:
+            return None  # a copy: its original came first in the tree
+        if self._lines is None:
+            source = self._source
+            lines, at = [0], source.find("\n")
+            while at >= 0:
+                lines.append(at + 1)
+                at = source.find("\n", at + 1)
+            self._lines = lines
+        line, column = position
+        if not 0 < line <= len(self._lines):
+            return None
+        return int(self._lines[line - 1] + column)
+
+    def free_start(self, element: Any, opened_in_paid: bool) -> str:
+        """A start tag for the free half: a known name and allow-listed attributes only."""
+        name = _free_name(element)
+        attrs = element.attrs
+        if not attrs or opened_in_paid:
+            return f"<{name}>"
+        offset = self.own_offset(element)
+        if offset is None or self.in_paid(offset):
+            return f"<{name}>"
+        if name in ("html", "body"):
+            location = getattr(element, "source_location", None)
+            own = location.attrs if location is not None else {}
+            allowed: frozenset[str] = ROOT_ATTRS
+        else:
+            own, allowed = attrs, FREE_ATTRS
+        parts = [name]
+        for key, value in attrs.items():
+            if key in allowed and key in own:
+                text = _attr_text(value)
+                if key in _URL_ATTRS and _SCRIPT_URL.match(text):
+                    continue
+                parts.append(f'{key}="{html.escape(text, quote=True)}"')
+        return "<" + " ".join(parts) + ">"
+
+    def full_start(self, element: Any) -> str:
+        """A start tag with every attribute (the paid half is private); none for a copy
+        the parser made (its attributes are its original's)."""
+        attrs = element.attrs
+        if not attrs or self.own_offset(element) is None:
+            return f"<{element.tag}>"
+        parts = [element.tag]
+        for key, value in attrs.items():
+            parts.append(f'{key}="{html.escape(_attr_text(value), quote=True)}"')
+        return "<" + " ".join(parts) + ">"
+
+    def head_child_is_free(self, element: Any) -> bool:
+        offset = self.own_offset(element)
+        return offset is not None and not self.in_paid(offset)
 
 
 class _Half:
@@ -288,23 +368,26 @@ class _Half:
     tags of a bottom part of that stack: ``depth`` says how many.
     """
 
-    __slots__ = ("depth", "free", "html", "stack", "text")
+    __slots__ = ("depth", "free", "html", "policy", "stack", "text")
 
-    def __init__(self, stack: list[tuple[Any, bool]], free: bool) -> None:
+    def __init__(self, stack: list[tuple[Any, bool]], free: bool, policy: _AttrPolicy) -> None:
         self.html: list[str] = []
         self.text: list[str] = []
         self.stack = stack
         self.depth = 0
         self.free = free
+        self.policy = policy
 
     def flush(self) -> None:
         stack, append = self.stack, self.html.append
         if self.free:
+            free_start = self.policy.free_start
             for element, opened_in_paid in stack[self.depth :]:
-                append(_free_start(element, opened_in_paid))
+                append(free_start(element, opened_in_paid))
         else:
+            full_start = self.policy.full_start
             for element, _ in stack[self.depth :]:
-                append(_full_start(element))
+                append(full_start(element))
         self.depth = len(stack)
 
     def close(self, element: Any) -> None:
@@ -324,14 +407,16 @@ class _Half:
             self.text.append(text)
 
 
-def _empty_markup(element: Any, free: bool, opened_in_paid: bool) -> tuple[str, str | None]:
+def _empty_markup(
+    element: Any, free: bool, opened_in_paid: bool, policy: _AttrPolicy
+) -> tuple[str, str | None]:
     """An element without children (void or empty) and what it adds to the text."""
     if free:
         name = _free_name(element)
-        start = _free_start(element, opened_in_paid)
+        start = policy.free_start(element, opened_in_paid)
     else:
         name = element.tag
-        start = _full_start(element)
+        start = policy.full_start(element)
     text = "\n" if name == "br" else ("\n" if name in BLOCKS else None)
     if name in _VOID:
         return start, text
@@ -347,12 +432,12 @@ def _squash(text: str) -> str:
     return "".join(text.split())
 
 
-def _head_markup(head: Any, title: str | None, kinds: NodeKinds) -> str:
+def _head_markup(head: Any, title: str | None, kinds: NodeKinds, policy: _AttrPolicy) -> str:
     """The free half's <head>, rebuilt from an allow-list: never copied."""
     out = ['<head><meta charset="utf-8">']
     canonical = viewport = False
     for child in head.children:
-        if kinds.get(type(child)) != ELEMENT_NODE:
+        if kinds.get(type(child)) != ELEMENT_NODE or not policy.head_child_is_free(child):
             continue
         attrs = child.attrs
         if child.tag == "meta" and not viewport:
@@ -493,6 +578,236 @@ def _foster_windows(flat: Flat, sentinel: str) -> tuple[list[tuple[int, int]], b
     return windows, misplaced or awaiting
 
 
+# Formatting elements the parser re-creates (reconstruction) until their end tag.
+_FORMATTING_NAMES = frozenset(
+    {"a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong"}
+) | frozenset({"tt", "u"})
+# Tags whose name could be one of them (the scan's cheap first cut: a short name starting
+# with one of their letters); the loop keeps the formatting ones.
+_FORMATTING_TAG = re.compile(r"<(/?)([abcefinstuABCEFINSTU][a-zA-Z]{0,5})(?=[\s/>])[^>]*>?")
+# Elements the parser may make per source tag beyond the tag's own: implied ones and a
+# bounded number of copies (Noah's ark keeps three identical formatting elements). A real
+# page stays far below it; re-created elements beyond it make the work superlinear.
+ELEMENTS_PER_TAG = 8
+_ELEMENTS_SLACK = 256
+_CLONE_SLACK = 100_000
+_MAX_OPEN_FORMATTING = 4096
+_NO_DEPTH_LIMIT = 10**9
+_OUT_OF_PROPORTION = (
+    "the parser re-creates elements (formatting elements left open, copied into every "
+    "following block) out of proportion to the page's own tags: refused, so the work "
+    "and the outputs stay proportional to the input"
+)
+
+
+def _clone_budget(document: str) -> int:
+    return 2 * len(document) + _CLONE_SLACK
+
+
+def _variant_elements(variant: str) -> int:
+    """The element bound for walking a variant tree (with no depth limit). A variant's
+    inserted line breaks and <wbr> sentinels are character and void-element tokens,
+    which re-open formatting elements the source leaves open: its tree can nest deeper
+    than the page's (already checked against MAX_DEPTH) and hold more copies, but never
+    out of proportion."""
+    return 2 * (ELEMENTS_PER_TAG * variant.count("<") + _ELEMENTS_SLACK)
+
+
+def _reconstruction_bound(document: str) -> int:
+    """An estimate, before parsing, of how many elements the parser will re-create
+    (reconstruction of the active formatting elements): formatting elements left open,
+    with Noah's ark, times the text runs and tags that re-open them. A source scan at C
+    speed per tag, Python only per formatting tag. Past the caller's budget the page is
+    refused before the parser (C, but without a bound of its own) builds the copies."""
+    by_name: dict[str, list[str]] = {}
+    counts: dict[str, int] = {}
+    open_now = 0
+    estimate = 0
+    previous = 0
+    budget = _clone_budget(document)
+    for match in _FORMATTING_TAG.finditer(document):
+        name = match.group(2).lower()
+        if name not in _FORMATTING_NAMES:
+            continue
+        if open_now:
+            # Copies are made when text or a tag follows a closed copy; copies close only
+            # at a tag: at most one round per tag of the gap, and one more.
+            estimate += open_now * (document.count("<", previous, match.start()) + 1)
+            if estimate > budget:
+                return estimate
+        previous = match.end()
+        keys = by_name.setdefault(name, [])
+        if match.group(1):  # an end tag: its latest element leaves the list
+            if keys:
+                key = keys.pop()
+                counts[key] -= 1
+                open_now -= 1
+            continue
+        if name in ("a", "nobr") and keys:  # a new one closes the open one first
+            key = keys.pop()
+            counts[key] -= 1
+            open_now -= 1
+        key = match.group(0).lower()
+        if counts.get(key, 0) >= 3:  # Noah's ark: the earliest identical one goes
+            keys.remove(key)
+        else:
+            counts[key] = counts.get(key, 0) + 1
+            open_now += 1
+            if open_now > _MAX_OPEN_FORMATTING:
+                return budget + 1
+        keys.append(key)
+    if open_now:
+        estimate += open_now * (document.count("<", previous) + 1)
+    return estimate
+
+
+# Stand-ins for the markers of the source in the CMS-reading variant: private-use
+# characters (never marker characters, never whitespace), an index in base 1024.
+_SENTINEL = re.compile("\ue001([\ue400-\ue7ff]{3})\ue002")
+
+
+def _sentinel(index: int) -> str:
+    digits = "".join(chr(0xE400 + (index >> shift) % 1024) for shift in (20, 10, 0))
+    return f"\ue001{digits}\ue002"
+
+
+def _sentinel_index(digits: str) -> int:
+    return sum((ord(c) - 0xE400) << shift for c, shift in zip(digits, (20, 10, 0), strict=True))
+
+
+def _normalized(document: str) -> str:
+    """The source as the parser's offsets count it (a CRLF or a lone CR is one LF)."""
+    if "\r" not in document:
+        return document
+    return document.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _node_strings(node: Any, kinds: NodeKinds) -> list[str]:
+    """Every string a node holds: its attribute values and its subtree's strings."""
+    kind = kinds.get(type(node))
+    if kind == ELEMENT_NODE:
+        return [_attr_text(v) for v in node.attrs.values()] + list(tree_strings(node, kinds))
+    if kind == DOCTYPE_NODE:
+        return [node.name or "", node.public_id or "", node.system_id or ""]
+    return [getattr(node, "data", "") or ""]
+
+
+def _source_markers(
+    source: str,
+    markers: Markers,
+    seen: list[MarkerHit],
+    parse_document: Callable[[str], Any],
+    kinds: NodeKinds,
+) -> tuple[list[MarkerHit], None] | tuple[None, tuple[Status, str]]:
+    """Where each visible marker (``seen``, in page order) is written in the source, and
+    proof that the CMS reads the same regions as the page, or why not.
+
+    The CMS splits the *raw* source: every marker counts there, in comments, attribute
+    values and code too, paired as written (a begin opens a region, the next end closes
+    it). When all the source's markers are the visible ones, both readings agree. Else a
+    variant of the source, each marker replaced by a numbered stand-in, is parsed: each
+    stand-in lands in visible text or in inert strings; the stand-ins must come in source
+    order (nothing moved or copied), and every region the CMS reads must be one the page
+    reads too, or lie where no visible text is (a state script quoting a whole article).
+    Anything else -- a lone begin in a comment, a region closed by an attribute, inert
+    markers around visible text -- is a region the CMS makes paid and the page shows (or
+    the reverse): ``hidden_marker``.
+    """
+    raw = marker_hits(source, markers)
+    if [h.kind for h in raw] == [h.kind for h in seen]:
+        return raw, None  # every marker of the source is a visible one, in the same order
+    pieces: list[str] = []
+    at = 0
+    for index, hit in enumerate(raw):
+        pieces.append(source[at : hit.start])
+        pieces.append(_sentinel(index))
+        at = hit.end
+    pieces.append(source[at:])
+    variant = "".join(pieces)
+    table_mark = f"data-paywall-{secrets.token_hex(6)}"
+    has_table = _TABLE_OPEN.search(variant) is not None
+    if has_table:
+        variant = _TABLE_OPEN.sub(lambda m: f"<wbr {table_mark}>{m.group()}", variant)
+    disagree = (
+        Status.HIDDEN_MARKER,
+        "a marker in a comment, an attribute value or code (where the CMS, which splits "
+        "the raw source, honours it) bounds visible text: the CMS and the page disagree "
+        "on which text is paid",
+    )
+    try:
+        flat = flatten(
+            parse_document(variant),
+            kinds,
+            max_depth=_NO_DEPTH_LIMIT,
+            max_elements=_variant_elements(variant),
+        )
+    except TooLarge:
+        return None, (Status.INVALID_HTML, _OUT_OF_PROPORTION)
+    if has_table:
+        windows, misplaced = _foster_windows(flat, table_mark)
+        if windows or misplaced:
+            return None, (
+                Status.INVALID_HTML,
+                "a marker sits outside the visible text and a <table>'s stray content "
+                "moves (foster parenting): which text it bounds cannot be proved; refused",
+            )
+    # (source index, visible?, visible ink since the previous stand-in), in page order.
+    events: list[tuple[int, bool, bool]] = []
+    ink = False
+
+    def scan(text: str, visible: bool) -> None:
+        nonlocal ink
+        last = 0
+        for match in _SENTINEL.finditer(text):
+            if visible and not ink and text[last : match.start()].strip():
+                ink = True
+            events.append((_sentinel_index(match.group(1)), visible, ink))
+            ink = False
+            last = match.end()
+        if visible and not ink and text[last:].strip():
+            ink = True
+
+    for kind, item in zip(flat.kinds, flat.items, strict=True):
+        if kind == TEXT:
+            scan(item, True)
+        elif kind in (START, EMPTY):
+            for value in item.attrs.values():
+                scan(_attr_text(value), False)
+        elif kind != END:  # hidden content, code, comments, the head, the doctype
+            for string in _node_strings(item, kinds):
+                scan(string, False)
+    if [e[0] for e in events] != list(range(len(raw))):
+        return None, (
+            Status.HIDDEN_MARKER,
+            "a marker outside the visible text is moved, copied or dropped by the parser: "
+            "the CMS and the page cannot be proved to read the same regions",
+        )
+    visible = [raw[index] for index, shown, _ in events if shown]
+    if [h.kind for h in visible] != [h.kind for h in seen]:
+        return None, (
+            Status.BROKEN_MARKER,
+            "the markers the page shows are not the ones written in the source",
+        )
+    # The CMS's pairing over every marker of the source.
+    opened: tuple[int, bool] | None = None  # (source index, visible?)
+    between = False  # visible text since the open begin
+    for index, shown, ink_before in events:
+        if opened is not None:
+            between = between or ink_before
+        if raw[index].kind == "begin":
+            if opened is None:
+                opened, between = (index, shown), False
+            continue
+        if opened is None:
+            continue  # an end with no open region: the CMS ignores it, and so do we
+        if not (opened[1] and shown) and (opened[1] or shown or between):
+            return None, disagree
+        opened = None
+    if opened is not None and not opened[1] and (between or ink):
+        return None, disagree  # an inert begin the CMS leaves open over visible text
+    return visible, None
+
+
 def _variant_problem(
     document: str,
     markers: Markers,
@@ -519,9 +834,11 @@ def _variant_problem(
     variant = variant.replace(">", ">\n")
     tree = parse_document(variant)
     try:
-        flat = flatten(tree, kinds)
-    except TooDeep:
-        return Status.TOO_DEEP, f"elements nest deeper than {MAX_DEPTH} levels"
+        flat = flatten(
+            tree, kinds, max_depth=_NO_DEPTH_LIMIT, max_elements=_variant_elements(variant)
+        )
+    except TooLarge:
+        return Status.INVALID_HTML, _OUT_OF_PROPORTION
     visible = flat.visible_text()
     if markers.lenient:
         literal_kinds = [h.kind for h in find_markers(visible, markers)[0]]
@@ -630,14 +947,24 @@ def _split_with(
 ) -> HtmlSplit:
     """The splitter over any parser whose tree has turbohtml's shape (tests bring html5lib)."""
     document = _browser_text(document)
+    out_of_proportion = _OUT_OF_PROPORTION
+    if _reconstruction_bound(document) > _clone_budget(document):
+        return _refuse(Status.INVALID_HTML, out_of_proportion)
     tree = parse_document(document)
     try:
-        flat = flatten(tree, kinds, source=document)
+        flat = flatten(
+            tree,
+            kinds,
+            source=document,
+            max_elements=ELEMENTS_PER_TAG * document.count("<") + _ELEMENTS_SLACK,
+        )
     except TooDeep:
         return _refuse(
             Status.TOO_DEEP,
             f"elements nest deeper than {MAX_DEPTH} levels: browsers disagree on such trees",
         )
+    except TooLarge:
+        return _refuse(Status.INVALID_HTML, out_of_proportion)
 
     # Which element is the article, and which may give the title.
     root: Any = None
@@ -697,7 +1024,8 @@ def _split_with(
             if hit.end > starts[token] + len(texts[token]):
                 damage = damage or f"{hit.kind} marker at offset {hit.start} is split by markup"
                 break
-    if damage is None and (hits_all or count_markers(document, markers)):
+    literal = count_markers(document, markers) if damage is None else 0
+    if damage is None and (hits_all or literal):
         problem = _variant_problem(
             document, markers, [h.kind for h in hits_all], parse_document, kinds
         )
@@ -725,6 +1053,14 @@ def _split_with(
             "extracted article element: the extraction and the markers disagree",
             len(hits_all),
         )
+    # Where each visible marker is written, proving the CMS reads the same regions.
+    source = _normalized(document)
+    located: list[MarkerHit] = []
+    if damage is None and (hits_all or literal):
+        found_at, disagreement = _source_markers(source, markers, hits_all, parse_document, kinds)
+        if disagreement is not None:
+            return _refuse(disagreement[0], disagreement[1], len(hits_all))
+        located = found_at or []
     hits = hits_all
     if root_start:
         hits = [MarkerHit(h.kind, h.start - root_start, h.end - root_start) for h in hits_all]
@@ -776,12 +1112,24 @@ def _split_with(
         if span is not None and root_start <= span.start <= span.end <= root_end:
             title = proven_free(visible_all[span.start : span.end]) if span_is_free(span) else None
 
+    # The regions in source offsets: an attribute reaches the free half only from a start
+    # tag written outside them (a region without a located marker runs to the source's
+    # start or end).
+    if len(located) == len(hits):
+        begin_src = {h.end: located[i].start for i, h in enumerate(hits) if h.kind == "begin"}
+        end_src = {h.start: located[i].end for i, h in enumerate(hits) if h.kind == "end"}
+    else:
+        begin_src, end_src = {}, {}
+    policy = _AttrPolicy(
+        [(begin_src.get(a, 0), end_src.get(b, len(source))) for a, b in plan.regions], source
+    )
+
     # The visible text of each half and the segments follow from the plan alone.
     segments = _segments(visible, paid_spans, plan.regions)
 
     # One pass writes both halves.
     stack: list[tuple[Any, bool]] = []
-    free, paid = _Half(stack, True), _Half(stack, False)
+    free, paid = _Half(stack, True, policy), _Half(stack, False, policy)
     current = free
     section = 0
     b_index = 0
@@ -851,14 +1199,14 @@ def _split_with(
             stack.pop()
         elif kind == EMPTY:
             if current is free:
-                free.content(*_empty_markup(node, True, False))
+                free.content(*_empty_markup(node, True, False, policy))
             else:
-                paid.content(*_empty_markup(node, False, True))
+                paid.content(*_empty_markup(node, False, True, policy))
         elif kind == OPAQUE:
             if current is paid:  # private: hidden content and code stay with their region
                 paid.content(node.html)
         elif kind == HEAD:
-            free.content(_head_markup(node, title, kinds))
+            free.content(_head_markup(node, title, kinds, policy))
         elif kind == DOCTYPE:
             free.content("<!doctype html>")
 

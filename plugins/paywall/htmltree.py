@@ -56,6 +56,7 @@ __all__ = [
     "Flat",
     "NodeKinds",
     "TooDeep",
+    "TooLarge",
     "all_strings",
     "flatten",
     "parse",
@@ -134,6 +135,12 @@ _ROLE_BY_TAG: dict[str, int] = (
 
 class TooDeep(Exception):
     """The tree nests deeper than :data:`MAX_DEPTH` elements."""
+
+
+class TooLarge(Exception):
+    """The tree holds more elements than the caller's bound: the parser re-created
+    elements (reconstruction of active formatting elements, adoption agency) out of
+    proportion to the source's tags."""
 
 
 @dataclass(slots=True)
@@ -239,11 +246,13 @@ def flatten(
     kinds: NodeKinds = TURBOHTML_KINDS,
     max_depth: int = MAX_DEPTH,
     source: str | None = None,
+    max_elements: int | None = None,
 ) -> Flat:
     """Walk a parsed document once (no recursion) into a :class:`Flat` stream.
 
     With the ``source`` the tree was parsed from, containers the source leaves unclosed
-    are reported in :attr:`Flat.open_ended`.
+    are reported in :attr:`Flat.open_ended`. More than ``max_elements`` visible elements
+    raise :class:`TooLarge` as soon as the walk meets them (the work stays bounded).
     """
     flat = Flat()
     closure = _Closure(source)
@@ -252,6 +261,7 @@ def flatten(
     add_text, add_start = flat.texts.append, flat.starts.append
     offset = 0
     kind_of = kinds.get
+    budget = -1 if max_elements is None else max_elements
     stack: list[tuple[Iterator[Any], Any]] = [(iter(document.children), None)]
     while stack:
         children, parent = stack[-1]
@@ -275,6 +285,9 @@ def flatten(
             if role == _VISIBLE:
                 if len(stack) > max_depth:
                     raise TooDeep
+                budget -= 1
+                if budget == -1:
+                    raise TooLarge
                 if len(node.children):
                     add_kind(START)
                     add_item(node)

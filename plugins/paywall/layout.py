@@ -8,7 +8,12 @@ public bucket   free/<source>/<a>/free.txt, free.html     free halves
                 runs/<pipeline>/<interval>/manifest.jsonl  public manifest: one record per article
                 runs/<pipeline>/<interval>/_COMMITTED      the commit point
                 runs/<pipeline>/<interval>/partial/<plan>.jsonl (+ .committed)  runs over some ids
-                catalog/<pipeline>/...                    consumers' catalog
+                catalog/<pipeline>/catalog.json           catalog root index (its commit point)
+                catalog/<pipeline>/months/<YYYY-MM>/<sha256>.json   month indexes (immutable)
+                catalog/<pipeline>/days/<YYYY-MM-DD>/<sha256>.json  day partitions (immutable)
+                catalog/<pipeline>/locators/<id[:2]>/<id>.json     days an article has been in
+                catalog/<pipeline>/_lease.json            the updater's lease
+                iceberg/<pipeline>/...                    the Iceberg warehouse (metadata only)
 private bucket  paid/<source>/<a>/paid.txt, paid.html     paid halves
                 quarantine/<source>/<a>/input, reason.json  a quarantined article's input, reason
                 overrides/<source>/<a>/override.json      an editor's decision for an article
@@ -293,4 +298,24 @@ class Layout:
         return f"catalog/{self.pipeline}/"
 
     def catalog(self) -> str:
+        """The catalog's root index: the one mutable object, its commit point."""
         return self.catalog_prefix() + "catalog.json"
+
+    def catalog_month(self, month: str, sha256: str) -> str:
+        """A month index (``YYYY-MM``), content-addressed: never rewritten in place."""
+        return f"{self.catalog_prefix()}months/{month}/{sha256}.json"
+
+    def catalog_day(self, day: str, sha256: str) -> str:
+        """A day partition (``YYYY-MM-DD`` of article timestamps), content-addressed."""
+        return f"{self.catalog_prefix()}days/{day}/{sha256}.json"
+
+    def catalog_locator(self, article_id: str) -> str:
+        """The days whose partitions have ever held an article (found again when it moves)."""
+        return f"{self.catalog_prefix()}locators/{article_id[:2]}/{article_id}.json"
+
+    def catalog_lease(self) -> str:
+        return self.catalog_prefix() + "_lease.json"
+
+    def iceberg_warehouse(self) -> str:
+        """Where the Iceberg tables of articles live (public metadata only, no text)."""
+        return f"s3://{self.public_bucket}/iceberg/{self.pipeline}"

@@ -57,23 +57,43 @@ _UNCHANGED_RANGES = (
     (0x20000, 0x2F7FF), (0x2FA20, 0xDFFFF), (0xE1000, 0x10FFFF),
 )  # fmt: skip
 _VANISHING_CATEGORIES = frozenset({"Cc", "Cf", "Mn", "Me", "Zs", "Zl", "Zp"})
+# Symbols, letters and punctuation whose Name property says they draw nothing (U+1D159
+# MUSICAL SYMBOL NULL NOTEHEAD, U+2800 BRAILLE PATTERN BLANK, the Hangul and gap fillers):
+# no category marks them, their names do. Folding a visible one too (U+2422 BLANK SYMBOL)
+# only fails closed: a marker with it inside is a look-alike.
+_BLANK_NAME_WORDS = frozenset({"BLANK", "NULL", "FILLER", "INVISIBLE"})
+_NAMED_CATEGORIES = frozenset({"So", "Sk", "Lo", "Lm", "Po"})
 _NON_WORD = re.compile(r"[\W_]+")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
 _IGNORABLE = frozenset(cp for lo, hi in _IGNORABLE_RANGES for cp in range(lo, hi + 1))
 
 
-def _ignorable(cp: int) -> bool:
-    return cp in _IGNORABLE
+def _noncharacter(cp: int) -> bool:
+    """The 66 noncharacters: never assigned, never text (the gate uses two as separators)."""
+    return 0xFDD0 <= cp <= 0xFDEF or (cp & 0xFFFE) == 0xFFFE
 
 
 def vanishes(char: str) -> bool:
-    """True for a code point a reader does not see as a character of its own."""
-    return (
-        _ignorable(ord(char))
-        or unicodedata.category(char) in _VANISHING_CATEGORIES
-        or char.isspace()
-    )
+    """True for a code point a reader does not see as a character of its own, decided on
+    Unicode properties, not a list, so the next unseen invisible folds too: default-ignorable
+    code points; every format, control, space, separator and non-spacing mark; a code point
+    this Unicode version has not assigned yet (a later one may make it an invisible format
+    character, and a reader's newer browser would draw nothing); a symbol, letter or
+    punctuation mark whose name calls it blank, null, a filler or invisible."""
+    category = unicodedata.category(char)
+    if category in _VANISHING_CATEGORIES:
+        return True
+    cp = ord(char)
+    if cp in _IGNORABLE or char.isspace():
+        return True
+    if category == "Cn":
+        return not _noncharacter(cp)
+    if category in _NAMED_CATEGORIES:
+        name = unicodedata.name(char, "")
+        return "ZERO WIDTH" in name or not _BLANK_NAME_WORDS.isdisjoint(name.split())
+    return False
 
 
 def _simple(text: str) -> str:
@@ -104,12 +124,12 @@ def _candidates() -> list[int]:
     return sorted(set(cps))
 
 
-def _rule(char: str, confusables: dict[str, str]) -> str | None:
-    """One code point's skeleton, or None when it maps to itself."""
-    cp = ord(char)
-    if not _candidate(cp) and char not in confusables:
+def _rule(char: str, confusables: dict[str, str], known: bool = False) -> str | None:
+    """One code point's skeleton, or None when it maps to itself (``known``: the caller
+    took it from the candidates already)."""
+    if not known and not _candidate(ord(char)) and char not in confusables:
         return None
-    if cp in _IGNORABLE or unicodedata.category(char) in _VANISHING_CATEGORIES or char.isspace():
+    if vanishes(char):
         return ""
     if not unicodedata.decomposition(char) and char not in confusables and char.casefold() == char:
         return None  # the common case, decided without normalising
@@ -132,7 +152,7 @@ def table() -> dict[int, str]:
     confusables = _confusables()
     out: dict[int, str] = {}
     for cp in [*_candidates(), *(ord(c) for c in confusables)]:
-        result = _rule(chr(cp), confusables)
+        result = _rule(chr(cp), confusables, known=True)
         if result is not None:
             out[cp] = result
     return out
@@ -143,9 +163,8 @@ def skeleton_of(text: str) -> str:
     """The skeleton of a short string (a marker), computed without building the table:
     configuration checks run at DAG parse time and must stay cheap."""
     confusables = _confusables()
-    return "".join(
-        char if (result := _rule(char, confusables)) is None else result for char in text
-    )
+    out = "".join(char if (result := _rule(char, confusables)) is None else result for char in text)
+    return _far_unassigned().sub("", out) if _ASTRAL.search(out) else out
 
 
 @lru_cache(maxsize=1)
@@ -166,10 +185,32 @@ def _ascii_steps() -> tuple[re.Pattern[str], tuple[tuple[str, str], ...]]:
     return re.compile(f"[{gone}]+"), tuple(swaps)
 
 
+@lru_cache(maxsize=1)
+def _far_unassigned() -> re.Pattern[str]:
+    """Unassigned code points outside the table's candidates (the ideograph planes' gaps and
+    the empty planes): built on first need, as one character class."""
+    ranges: list[tuple[int, int]] = []
+    for lo, hi in _UNCHANGED_RANGES:
+        for cp in range(max(lo, 0x10000), min(hi, 0x3FFFF) + 1):  # planes 2-3, by property
+            if unicodedata.category(chr(cp)) == "Cn" and not _noncharacter(cp):
+                if ranges and ranges[-1][1] == cp - 1:
+                    ranges[-1] = (ranges[-1][0], cp)
+                else:
+                    ranges.append((cp, cp))
+    # Planes 4-13 and the rest of plane 14 hold no assigned code point (checked at import
+    # by the tests); planes 15-16 are private use.
+    ranges.extend((plane << 16, (plane << 16) + 0xFFFD) for plane in range(4, 14))
+    ranges.append((0xE1000, 0xEFFFD))
+    return re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in ranges) + "]+")
+
+
 def skeleton(text: str) -> str:
     """The skeleton of a text (see the module docstring)."""
     if not text.isascii():
-        return text.translate(table())
+        text = text.translate(table())
+        if _ASTRAL.search(text):
+            text = _far_unassigned().sub("", text)
+        return text
     # str.translate looks every character up in a dict; ASCII needs a handful of C passes.
     gone, swaps = _ascii_steps()
     text = gone.sub("", text.lower())
@@ -200,9 +241,6 @@ def _char_class(cps: set[int]) -> str:
         re.escape(chr(lo)) if lo == hi else f"{re.escape(chr(lo))}-{re.escape(chr(hi))}"
         for lo, hi in ranges
     )
-
-
-_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
 @lru_cache(maxsize=64)

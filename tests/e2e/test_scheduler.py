@@ -8,6 +8,7 @@ from datetime import datetime
 
 import pytest
 
+from paywall.catalog import read_catalog
 from paywall.pipeline import Context
 from tests.e2e.conftest import Standalone
 
@@ -102,11 +103,9 @@ def test_backfill_three_intervals_then_reprocess_rewrites_nothing(standalone: St
             break
         time.sleep(2)
     assert any(r["state"] == "success" for r in runs), runs
-    catalog_key = ctx.layout.catalog()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # the last event's catalog run may still be running
-        catalog = json.loads(ctx.store.get(ctx.layout.public_bucket, catalog_key) or b"{}")
-        days = {a["source_id"][:10] for a in catalog.get("articles", [])}
+        days = {a["source_id"][:10] for a in read_catalog(ctx.store, ctx.layout)}
         if {"2026/11/17", "2026/11/18", "2026/11/19"} <= days:
             break
         time.sleep(2)

@@ -92,22 +92,12 @@ CLONED_ATTRIBUTES = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary: [high] formatting elements opened in a paid region are re-created by "
-    "the parser after the end marker and keep href/title/id in free.html",
-)
 @pytest.mark.parametrize("body", CLONED_ATTRIBUTES)
 def test_parser_clones_of_paid_elements_carry_no_paid_attributes_into_free(body: str) -> None:
     out = split(page(body))
     assert_not_public(out, "PAIDTOKEN", "PAIDNOTE")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary: [medium] <body>/<html> attributes written in a paid region are merged "
-    "onto the root elements, and free.html keeps their class/lang/dir",
-)
 @pytest.mark.parametrize(
     "body",
     [
@@ -122,11 +112,6 @@ def test_root_attributes_merged_from_a_paid_region_stay_out_of_free(body: str) -
         assert 'dir="rtl"' not in out.free["html"].decode()  # paid markup must not restyle free
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary: [low, design] class/lang/dir values written inside a paid region reach "
-    "free.html on an element that crosses the end marker",
-)
 def test_class_written_inside_a_paid_region_stays_out_of_free() -> None:
     body = f'<p>免费导语{B}付费<span class="PAIDTOKEN-answer-42" lang="PAIDLANG">正文{E}免费</span></p>'
     out = split(page(body))
@@ -165,15 +150,12 @@ def test_inert_markers_around_a_copied_region_are_caught_by_the_raw_scan() -> No
     # What holds today: the raw region appears whole (or in a long run) in the free half.
     for region in ("SUBSCRIBER ONLY", LONG_PAID):
         out = split(page(f"<p>导语<!--{B}-->{region}<!--{E}-->尾{B}付费正文{E}</p>"))
-        assert out.record.status == Status.PAID_TEXT_IN_FREE.value
+        # The CMS's reading (comment markers count there) disagrees with the page's:
+        # refused as ambiguous before the gate; the gate's raw scan is the backstop.
+        assert out.record.status in (Status.HIDDEN_MARKER.value, Status.PAID_TEXT_IN_FREE.value)
         assert_not_public(out, region)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary: [medium] hidden filler inside a region bounded by inert (comment or "
-    "attribute) markers cuts every run below the gate's window: the CMS's paid text is public",
-)
 @pytest.mark.parametrize(
     ("body", "policy"),
     [
@@ -192,11 +174,6 @@ def test_hidden_filler_does_not_hide_the_cms_paid_text_from_the_gate(
     assert_not_public(out, LONG_PAID[:20], LONG_PAID[-20:], "PAIDTOKEN")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary: [medium] a lone begin marker in a comment or attribute opens a region "
-    "for the CMS; the text up to the next visible region is published",
-)
 @pytest.mark.parametrize(
     "body",
     [
@@ -233,11 +210,6 @@ def _amplification(doc: str) -> float:
     return written / len(doc.encode())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary: [high] reconstruction of active formatting elements amplifies a page "
-    "~300x in output, time and memory (26 KB -> 30 s, 7.8 MB): a poison pill for a chunk",
-)
 @pytest.mark.parametrize("shape", sorted(AMPLIFIERS))
 def test_outputs_stay_proportional_to_the_input(shape: str) -> None:
     assert _amplification(AMPLIFIERS[shape]) <= 8
@@ -439,11 +411,6 @@ def test_tricky_ids_never_share_a_key_nor_nest_one_in_another() -> None:
 
 
 # ================================================= 6. marker look-alikes
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary: [low] U+1D159 MUSICAL SYMBOL NULL NOTEHEAD, on the usual invisible-"
-    "character lists, survives the skeleton: interleaved it hides every marker fragment",
-)
 def test_a_null_notehead_inside_a_marker_is_a_look_alike() -> None:
     blank = "\U0001d159"
     look_alike = blank.join("##paidbegin##")

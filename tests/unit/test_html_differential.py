@@ -223,10 +223,13 @@ def _check(case: tuple[str, str, str], policy: NoMarkersPolicy) -> None:
     # One reading: html5lib's tree bounds the same text with the same markers.
     reference = reference_split(page, no_markers=policy)
     assert reference.published, (page, reference.status, reference.reason)
-    assert (reference.free_visible, reference.paid_visible) == (
-        result.free_visible,
-        result.paid_visible,
-    ), page
+    assert _squashed(reference) == _squashed(result), page
+
+
+def _squashed(result: HtmlSplit) -> tuple[str, str]:
+    """The visible halves without whitespace: html5lib and the spec differ on a newline
+    after ``<pre>`` when an ignored tag comes first; whitespace bounds no paid text."""
+    return "".join(result.free_visible.split()), "".join(result.paid_visible.split())
 
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -268,12 +271,15 @@ def test_deep_differential_search(case: tuple[str, str, str]) -> None:
         f"<template><p>t</p></template><p>免费{B}秘密{E}</p>",
         f"<svg><text>t</text></svg><math><mi>x</mi></math><p>免费{B}秘密{E}</p>",
         f"<b>1<p>2</b>3{B}秘密{E}</p>",
+        # html5lib drops the newline after <pre> even past an ignored tag; the spec (and
+        # turbohtml) keep it: whitespace, compared squashed.
+        f"<p>免费{B}秘密{E}<pre><tbody>\r\n尾</pre>",
     ],
 )
 def test_both_parsers_agree_on_known_shapes(page: str) -> None:
     ours, theirs = split_html(page), reference_split(page)
     assert ours.published and theirs.published
-    assert (ours.free_visible, ours.paid_visible) == (theirs.free_visible, theirs.paid_visible)
+    assert _squashed(ours) == _squashed(theirs)
 
 
 @pytest.mark.parametrize(

@@ -46,10 +46,15 @@ def test_region_across_elements_keeps_structure_on_both_sides() -> None:
 @pytest.mark.parametrize(
     ("page", "status"),
     [
-        (f"<p>a<!-- {B} -->b</p>", Status.NO_MARKERS),  # comment: not a marker
-        (f'<p title="{B}">a</p>', Status.NO_MARKERS),  # attribute
-        (f'<script>var m="{B}"</script><p>a</p>', Status.NO_MARKERS),  # script
-        (f"<style>/* {E} */</style><p>a</p>", Status.NO_MARKERS),  # style
+        # Not markers for the page, but for the CMS (it splits the raw source): a lone
+        # begin there opens a region over visible text, so the readings disagree.
+        (f"<p>a<!-- {B} -->b</p>", Status.HIDDEN_MARKER),  # comment
+        (f'<p title="{B}">a</p>', Status.HIDDEN_MARKER),  # attribute
+        (f'<script>var m="{B}"</script><p>a</p>', Status.HIDDEN_MARKER),  # script
+        (f"<p>a<!-- {B} --></p>", Status.NO_MARKERS),  # nothing visible after it
+        (f"<style>/* {E} */</style><p>a</p>", Status.NO_MARKERS),  # a lone end: ignored
+        (f'<script>var m="{B}x{E}"</script><p>a</p>', Status.NO_MARKERS),  # a quoted pair
+        (f'<p title="{B}x{E}">a</p>', Status.NO_MARKERS),
         (f"<p>a &#35;&#35;paidbegin&#35;&#35; b {E}</p>", Status.BROKEN_MARKER),  # escaped
         ("<p>a &#x23;&#x23;paidbegin&#x23;&#x23; b</p>", Status.BROKEN_MARKER),
         (f"<p>a ##paid<b>begin</b>## b {E}</p>", Status.BROKEN_MARKER),  # cut by a tag
@@ -70,12 +75,15 @@ def test_html_status_table(page: str, status: Status) -> None:
 
 
 def test_marker_like_strings_in_code_and_attributes_are_inert_and_code_stays_out() -> None:
-    page = f'<script>x="{E}"</script><p title="{B}">a{B}secret{E}b</p>'
+    page = f'<script>x="{E}"</script><p title="{B} {E}">a{B}secret{E}b</p>'
     result = split_html(page)
     assert result.status is Status.OK
     assert "secret" not in result.free_html
     # The attribute of a free element is free content; the script is code: never copied.
-    assert f'title="{B}"' in result.free_html and "<script" not in result.free_html
+    assert f'title="{B} {E}"' in result.free_html and "<script" not in result.free_html
+    # A lone begin in the attribute would open a region for the CMS over "a": refused.
+    lone = split_html(f'<script>x="{E}"</script><p title="{B}">a{B}secret{E}b</p>')
+    assert lone.status is Status.HIDDEN_MARKER and not lone.free_html
 
 
 def test_deep_nesting_and_multiple_sections() -> None:
