@@ -127,7 +127,11 @@ class S3Server:
                 weed, f"-logdir={data / 'logs'}", "mini", f"-dir={data / 'data'}",
                 "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-s3.port={self.port}",
                 f"-master.port={ports['master']}", f"-volume.port={ports['volume']}",
-                f"-filer.port={ports['filer']}", f"-admin.port={free_port()}",
+                f"-filer.port={ports['filer']}", f"-admin.port={free_port(with_grpc=True)}",
+                # Each bucket is a collection with volumes of its own; the default maximum
+                # (free disk / 128 MB) ran out after ~70 buckets, and then every PUT answers
+                # InternalError. Volumes are sparse files: a high limit costs no disk.
+                "-volume.max=5000",
                 "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
                 "-master.telemetry=false", f"-s3.localSocket={data / 's3.sock'}",
                 f"-filer.localSocket={data / 'filer.sock'}",
