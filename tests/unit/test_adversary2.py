@@ -1,0 +1,271 @@
+# ruff: noqa: E501  (each attack payload reads best on one line)
+"""The second adversary round: attacks on the splitter and the output contract.
+
+Conventions as in ``test_adversary.py``: each test is one attack; a ``xfail(strict=True)``
+test is a finding (severity in brackets in its reason) that turns red when the fix lands,
+so it must then lose its mark; an unmarked test is an attack the product withstands, kept
+as a regression guard.
+
+Ground truth is the CMS's reading: FastAdmin splits the *raw* source at the exact markers,
+so "paid" means "between a begin marker and the next end marker of the source", wherever
+those markers sit (visible text, comment, attribute value, script). Secrets are ASCII
+sentinels (``PAIDTOKEN``, ``PAIDNOTE``) that occur only in a paid region.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from paywall.articles import Outputs, RawArticle, SplitOptions, split_article
+from paywall.model import ArticleRef, Interval
+from paywall.pipeline import Context, run_interval
+from paywall.segmentation import Markers, NoMarkersPolicy, Status
+
+B, E = "##paidbegin##", "##paidend##"
+
+
+def public_text(out: Outputs) -> str:
+    """Everything ``split_article`` makes public: the free files and the public record."""
+    files = [body.decode("utf-8") for body in out.free.values()]
+    return "\n".join([*files, json.dumps(out.record.to_dict(), ensure_ascii=False)])
+
+
+def assert_not_public(out: Outputs, *secrets: str) -> None:
+    text = public_text(out)
+    for secret in secrets:
+        assert secret not in text, (secret, out.record.status, text[:2000])
+    if not out.published:
+        assert out.free == {} and out.record.title is None
+
+
+def split(
+    data: str | bytes,
+    name: str = "a.html",
+    *,
+    policy: NoMarkersPolicy = NoMarkersPolicy.QUARANTINE,
+    **options: Any,
+) -> Outputs:
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    return split_article(RawArticle("desk", name, raw), SplitOptions(no_markers=policy, **options))
+
+
+def page(body: str, head: str = "<title>标题</title>") -> str:
+    return f"<!DOCTYPE html><html><head>{head}</head><body>{body}</body></html>"
+
+
+def never_raises(out: Outputs) -> None:
+    assert out.record.status != Status.INTERNAL_ERROR.value, out.record.reason
+    assert out.published or out.record.reason
+
+
+# ================================================= 1. inert marker pairs around markup
+# The README's rule for markers the page ignores (comments, attribute values, scripts): the
+# CMS honours them, so every region the CMS reads must be one the page reads too, "or bound
+# no visible text". That exception assumes a region without visible text holds nothing
+# public. But markup is public too: free.html keeps allow-listed attributes (alt, title,
+# href, src, class, id, lang, viewport content...) of every element whose start tag lies in
+# a free region *of the page's reading*. A CMS region that bounds only markup is free for the
+# page and for the attribute policy, and the gate's raw scan drops markup (attribute values
+# included), so a paid region without text is protected by nothing. CMS editors put images,
+# links and empty anchors between the markers all the time.
+INERT_PAIRS_AROUND_MARKUP = {
+    "img_between_comment_markers": f"<p>免费导语<!--{B}--><img alt='PAIDTOKEN' title='PAIDNOTE' src='/PAIDTOKEN.png'><!--{E}-->尾{B}付费{E}</p>",
+    "img_with_spaces_only": f"<p>免费导语<!--{B}--> <img alt='PAIDTOKEN'> <!--{E}-->尾{B}付费{E}</p>",
+    "link_between_attribute_markers": f"<p>免费导语<span title='{B}'></span><a href='/x?k=PAIDTOKEN' title='PAIDNOTE'></a><span title='{E}'></span>尾{B}付费{E}</p>",
+    "empty_span_class_id": f"<p>免费导语<!--{B}--><span class='PAIDTOKEN' id='PAIDNOTE'></span><!--{E}-->尾{B}付费{E}</p>",
+    "abbr_between_script_markers": f"<p>免费导语<script>'{B}'</script><abbr title='PAIDTOKEN'></abbr><script>'{E}'</script>尾{B}付费{E}</p>",
+    # The start tag alone is in the CMS region; its text after the inert end is free.
+    "start_tag_inside_the_region": f"<p>免费导语<!--{B}--><a href='/PAIDTOKEN' title='PAIDNOTE'><!--{E}-->尾</a>{B}付费{E}</p>",
+    "srcset_datetime_cite": f"<p>免费导语<!--{B}--><img srcset='/PAIDTOKEN.png 2x'><time datetime=PAIDTOKEN></time><q cite=/PAIDNOTE></q><!--{E}-->尾{B}付费{E}</p>",
+    # A number is paid data too: a list's start and type.
+    "ol_start": f"<p>免费导语<!--{B}--><ol start=47110815 type=A></ol><!--{E}-->尾{B}付费{E}</p>",
+}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="adversary2: [high] an inert (comment/attribute/script) marker pair around markup without text publishes the paid start tags' attributes (alt, title, href, class, id) in free.html",
+)
+@pytest.mark.parametrize("name", sorted(INERT_PAIRS_AROUND_MARKUP))
+def test_inert_pair_around_markup_keeps_its_attributes_private(name: str) -> None:
+    out = split(page(INERT_PAIRS_AROUND_MARKUP[name]))
+    never_raises(out)
+    assert_not_public(out, "PAIDTOKEN", "PAIDNOTE", "47110815")
+
+
+INERT_PAIRS_AROUND_ROOT_AND_HEAD = {
+    "viewport_in_head": page(
+        f"<p>免费导语{B}付费正文{E}尾</p>",
+        head=f"<!--{B}--><meta name=viewport content='PAIDTOKEN'><!--{E}-->",
+    ),
+    "html_lang": f"<!DOCTYPE html><!--{B}--><html lang=PAIDTOKEN><head><!--{E}--></head><body><p>免费导语{B}付费正文{E}尾</p></body></html>",
+    "body_class": f"<!DOCTYPE html><html><head><!--{B}--></head><body class=PAIDTOKEN><!--{E}--><p>免费导语{B}付费正文{E}尾</p></body></html>",
+}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="adversary2: [high] an inert marker pair around <html>/<body> start tags or head elements publishes their paid attributes (lang, class, viewport content)",
+)
+@pytest.mark.parametrize("name", sorted(INERT_PAIRS_AROUND_ROOT_AND_HEAD))
+def test_inert_pair_around_root_and_head_tags_keeps_attributes_private(name: str) -> None:
+    out = split(INERT_PAIRS_AROUND_ROOT_AND_HEAD[name])
+    never_raises(out)
+    assert_not_public(out, "PAIDTOKEN")
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        f"<!--{B}--><title>PAIDTOKEN</title><!--{E}-->",
+        f"<meta name=x content='{B}'><title>PAIDTOKEN</title><meta name=y content='{E}'>",
+        f"<script>var a='{B}'</script><title>PAIDTOKEN</title><style>.x{{color:red}}.y{{color:blue}}.z{{margin:0}}</style><script>var b='{E}'</script>",
+    ],
+)
+def test_a_head_title_between_inert_markers_is_no_public_title(head: str) -> None:
+    # Holds today, by the gate: the title is the whole text of the raw region.
+    out = split(page(f"<p>免费导语{B}付费正文{E}尾</p>", head=head))
+    never_raises(out)
+    assert_not_public(out, "PAIDTOKEN")
+
+
+# The gate protects a paid region shorter than its window whole, so a <title> that is the
+# whole text of an inert region is caught (above). Pad the same region with text the page
+# never shows -- <noscript> (scripting on), <template>, a second <title> -- and the region
+# is long: only runs of 24 are searched, and the 9-letter title becomes the public title
+# (record, JSON-LD headline, free.html <title>).
+@pytest.mark.xfail(
+    strict=True,
+    reason="adversary2: [high] a head <title> between inert markers, padded to the gate's window with unshown text (noscript/template/second title), is published as the article's title",
+)
+@pytest.mark.parametrize(
+    "pad",
+    [
+        "<noscript>this is more paid text than twenty four letters</noscript>",
+        "<template>this is more paid text than twenty four letters</template>",
+        "<title>this is more paid text than twenty four letters</title>",
+    ],
+)
+def test_a_padded_head_title_between_inert_markers_is_no_public_title(pad: str) -> None:
+    head = f"<!--{B}--><title>PAIDTOKEN</title>{pad}<!--{E}-->"
+    out = split(page(f"<p>免费导语{B}付费正文{E}尾</p>", head=head))
+    never_raises(out)
+    assert_not_public(out, "PAIDTOKEN")
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [
+        "<svg><text>PAIDTOKEN</text></svg>",
+        "<math><mi>PAIDTOKEN</mi></math>",
+        "<span hidden>PAIDTOKEN</span>",
+        "<noscript>PAIDTOKEN</noscript>",
+        "<template>PAIDTOKEN</template>",
+        "<select><option>PAIDTOKEN</option></select>",
+        "<textarea>PAIDTOKEN</textarea>",
+        "<object data=x>PAIDTOKEN</object>",
+        "<iframe srcdoc='PAIDTOKEN'></iframe>",
+        "<input value=PAIDTOKEN placeholder=PAIDTOKEN>",
+        "<data value=PAIDTOKEN></data>",
+        "<dialog>PAIDTOKEN</dialog>",
+    ],
+)
+def test_unshown_content_between_inert_markers_stays_out_of_free(inner: str) -> None:
+    # Holds: content the free half never carries (hidden, foreign, form values).
+    out = split(page(f"<p>免费导语<!--{B}-->{inner}<!--{E}-->尾{B}付费{E}</p>"))
+    never_raises(out)
+    assert_not_public(out, "PAIDTOKEN")
+
+
+# ================================================= 2. lenient markers and the CMS's reading
+# `markers.lenient: true` accepts case, spacing and full-width variants as markers. The CMS
+# honours only the exact markers. A lenient *begin* only widens what is paid, but a lenient
+# *end* closes a region the CMS keeps open: the text after it, paid for the CMS up to its
+# next exact end, is published.
+@pytest.mark.xfail(
+    strict=True,
+    reason="adversary2: [medium] with markers.lenient a variant end marker (##PAIDEND##, full-width) closes a region the CMS keeps open; the paid text after it is published",
+)
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        (f"标题\n免费导语{B}付费 ##PAIDEND## PAIDTOKEN {B}x{E}尾", "a.txt"),
+        (f"标题\n免费导语{B}付费 ＃＃ｐａｉｄｅｎｄ＃＃ PAIDTOKEN {B}x{E}尾", "a.txt"),
+        (page(f"<p>免费导语{B}付费 ##PaidEnd## PAIDTOKEN {B}x{E}尾</p>"), "a.html"),
+    ],
+)
+def test_a_lenient_end_never_shortens_a_cms_region(text: str, name: str) -> None:
+    out = split(text, name, markers=Markers(B, E, lenient=True))
+    never_raises(out)
+    assert_not_public(out, "PAIDTOKEN")
+
+
+def test_lenient_markers_that_only_widen_the_cms_regions_publish() -> None:
+    # Control: a lenient begin opens a region the CMS does not see; the product hides more.
+    out = split(
+        f"标题\n免费导语##PaidBegin##付费 PAIDTOKEN{E}尾",
+        "a.txt",
+        markers=Markers(B, E, lenient=True),
+    )
+    assert out.published, out.record.reason
+    assert_not_public(out, "PAIDTOKEN", "付费")
+
+
+# ================================================= 3. the public manifest's reasons
+# A quarantined article's reason is public (manifest line, catalog inputs, alerts). The
+# look-alike reason names the odd code points that form the look-alike, also when they sit
+# inside a paid region: the paid text's characters reach the public manifest by name (here
+# four full-width letters of the paid text, and that it spells "paid end").
+DAY1 = Interval(datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
+
+
+class _Items:
+    name = "desk"
+
+    def __init__(self, items: dict[str, bytes]) -> None:
+        self.items = items
+
+    def list(self, interval: Interval | None) -> list[ArticleRef]:
+        when = datetime(2026, 11, 20, 8, tzinfo=UTC).isoformat()
+        return [ArticleRef(self.name, sid, when, sid) for sid in sorted(self.items)]
+
+    def fetch(self, ref: ArticleRef, previous: Any = None) -> RawArticle:
+        return RawArticle(self.name, ref.source_id, self.items[ref.source_id])
+
+
+def _public_objects(make_mem_ctx: Any, items: dict[str, bytes]) -> str:
+    ctx: Context = make_mem_ctx(sources=[{"name": "desk", "kind": "local", "path": "/x"}])
+    ctx.source = lambda name: _Items(items)  # type: ignore[method-assign]
+    assert run_interval(ctx, DAY1).committed
+    bucket = ctx.layout.public_bucket
+    return "\n".join((ctx.store.get(bucket, key) or b"").decode() for key in ctx.store.keys(bucket))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="adversary2: [low] a look-alike inside a paid region is quarantined with a public reason that names the paid text's code points (FULLWIDTH LATIN SMALL LETTER A...)",
+)
+def test_a_quarantine_reason_names_no_code_point_of_a_paid_region(make_mem_ctx: Any) -> None:
+    text = f"标题\n免费导语{B}付费正文 ｐａｉｄ ｅｎｄ{E}尾"
+    public = _public_objects(make_mem_ctx, {"a.txt": text.encode()})
+    assert "broken_marker" in public  # quarantined, as it should be ...
+    assert "FULLWIDTH" not in public  # ... but the reason describes the paid text
+
+
+def test_quarantine_reasons_of_structural_refusals_quote_offsets_only(make_mem_ctx: Any) -> None:
+    items = {
+        "nested.txt": f"标题\n免费{B}PAIDTOKEN{B}PAIDNOTE{E}尾".encode(),
+        "reversed.txt": f"标题\n免费{E}PAIDTOKEN{B}PAIDNOTE".encode(),
+        "hidden.html": page(f"<p>免费{B}PAIDTOKEN<span hidden>{E}</span>PAIDNOTE</p>").encode(),
+        "foster.html": page(
+            f"<table><tr><td>免费{B}x</td></tr>PAIDTOKEN<tr><td>{E}</td></tr></table>"
+        ).encode(),
+        "cut.html": page(f"<p>免费##paid<b>begin##</b>PAIDTOKEN{E}</p>").encode(),
+    }
+    public = _public_objects(make_mem_ctx, items)
+    assert public.count('"quarantined"') >= len(items)
+    assert "PAIDTOKEN" not in public and "PAIDNOTE" not in public
