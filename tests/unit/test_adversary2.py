@@ -81,6 +81,9 @@ INERT_PAIRS_AROUND_MARKUP = {
     # The start tag alone is in the CMS region; its text after the inert end is free.
     "start_tag_inside_the_region": f"<p>免费导语<!--{B}--><a href='/PAIDTOKEN' title='PAIDNOTE'><!--{E}-->尾</a>{B}付费{E}</p>",
     "srcset_datetime_cite": f"<p>免费导语<!--{B}--><img srcset='/PAIDTOKEN.png 2x'><time datetime=PAIDTOKEN></time><q cite=/PAIDNOTE></q><!--{E}-->尾{B}付费{E}</p>",
+    # The CMS region lies inside one free start tag: the attributes between the markers.
+    # (The gate's raw scan reads that region as text, so only a short one gets through.)
+    "inside_one_start_tag": f"<p><a data-a='{B}' href='/dl?PAIDTOKEN' data-b='{E}'>免费导语</a>尾{B}付费{E}</p>",
     # A number is paid data too: a list's start and type.
     "ol_start": f"<p>免费导语<!--{B}--><ol start=47110815 type=A></ol><!--{E}-->尾{B}付费{E}</p>",
 }
@@ -269,3 +272,159 @@ def test_quarantine_reasons_of_structural_refusals_quote_offsets_only(make_mem_c
     public = _public_objects(make_mem_ctx, items)
     assert public.count('"quarantined"') >= len(items)
     assert "PAIDTOKEN" not in public and "PAIDNOTE" not in public
+
+
+# ================================================= 4. work and output per input byte
+# Round one bounded re-created elements at 8 per source tag. Seven distinct formatting
+# elements left open (long names: <strong>, <strike>...) stay under that bound, yet each
+# 4-byte "<p>x" is written back as ~110 bytes. Measured on this machine (one run, side by
+# side): a 1 MB page of this shape took 104 s and wrote 27 MB (27x its size); a plain 1 MB
+# page of "<p>x" took 7 s and wrote 2.5 MB. Linear, but with a factor that makes one article
+# cost a worker minutes and its outputs dwarf the input. Asserted on output size only.
+_SEVEN = "<div><strong><strike><small><code><nobr><font><big></div>"
+
+
+def _amplification(doc: str) -> float:
+    out = split(doc + f"<p>免费{B}付费{E}</p>")
+    if not out.published:
+        return 0.0
+    written = sum(map(len, out.free.values())) + sum(map(len, out.paid.values()))
+    return written / len(doc.encode())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="adversary2: [medium] seven distinct open formatting elements stay under the 8-per-tag bound and make every <p> write ~27x its bytes (1 MB page: 104 s, 27 MB of output)",
+)
+def test_seven_open_formatting_elements_keep_outputs_proportional() -> None:
+    assert _amplification(_SEVEN + "<p>x" * 1500) <= 8
+
+
+def test_a_plain_page_of_many_blocks_stays_proportional() -> None:
+    # Control: the same blocks without the open formatting elements.
+    assert _amplification("<div></div>" + "<p>x" * 1500) <= 8
+
+
+# ================================================= 5. regression guards: what holds
+@pytest.mark.parametrize(
+    "body",
+    [
+        # An element moved out of a table keeps no attributes; its source position is read
+        # in code points (CJK, astral) and its line with lone CRs and CRLFs counted.
+        f"<p>{'免费的导语文字' * 30}</p><table><tr><td>免费{B}x</td></tr><img alt=PAIDTOKEN title=PAIDNOTE><tr><td>y{E}</td></tr></table><p>{'尾' * 400}</p>",
+        f"<p>{chr(0x1F600) * 100}</p><table><tr><td>免费{B}x</td></tr><img alt=PAIDTOKEN title=PAIDNOTE><tr><td>y{E}</td></tr></table><p>{'尾' * 400}</p>",
+        f"<p>免费\r\r\r\r\r\r\r\r</p><table><tr><td>免费{B}x</td></tr><img alt=PAIDTOKEN title=PAIDNOTE><tr><td>y{E}</td></tr></table>\n"
+        + "".join(f"<p>free line {i}</p>\n" for i in range(30)),
+        # Parser copies and root merges after lone CRs.
+        f"<p>免费\r\r\r\r\r\r\r\r{B}付费<a href=/PAIDTOKEN title=PAIDNOTE>x</p><p>y{E}</p>\n<p>free</p>\n"
+        * 3,
+        f"<p>免费\r\r\r\r\r\r\r\r{B}付费<body class=PAIDTOKEN lang=PAIDNOTE>正文{E}</p>\n<p>free</p>\n<p>free</p>\n",
+        # Markers built by references, split by tags, NUL and CR.
+        f"<p>免费 &num;&num;paidbegin&num;&num; PAIDTOKEN {E}尾</p>",
+        f"<p>免费 &#x23;#paidbegin## PAIDTOKEN {E}尾</p>",
+        f"<p>免费 {B} PAIDTOKEN ##paidend&#x23;# 尾 {B}x{E}</p>",
+        f"<p>免费 ##paid&NewLine;begin## PAIDTOKEN {E}尾</p>",
+        f"<p>免费 ##paid<wbr>begin## PAIDTOKEN {E}尾</p>",
+        f"<p>免费 {B} PAIDTOKEN ##paid<!-- x -->end## 尾</p>",
+        f"<p>免费 {B} PAIDTOKEN ##paid<br>end## 尾</p>",
+        f"<p>免费 ##paid\r\nbegin## PAIDTOKEN {E}尾</p>",
+        # An end marker the page does not show.
+        f"<p>免费 {B} PAIDTOKEN <textarea>{E}</textarea> 尾",
+        f"<p>免费 {B} PAIDTOKEN <title>{E}</title> 尾",
+        f"<p>免费 {B} PAIDTOKEN <noembed>{E}</noembed> 尾",
+        f"<p>免费 {B} PAIDTOKEN <?{E}> 尾",
+        f"<p>免费 {B} PAIDTOKEN </ {E}> 尾",
+        f"<p>免费 {B} PAIDTOKEN <![CDATA[{E}]]> 尾",
+        f"<p>免费{B}<svg><![CDATA[{E}]]></svg>PAIDTOKEN{E}尾</p>",
+        f"<p>免费{B}<svg><a xlink:href=/PAIDTOKEN>{E}<text>尾</text></a></svg></p>",
+        f"<p>免费{B}<select><option title=PAIDTOKEN>PAIDTOKEN{E}尾</select>",
+        f"<p>免费{B}x<template>PAIDTOKEN{E}尾</template></p>",
+        # Foster parenting of elements between markers in cells.
+        f"<p>前言</p><table><tr><td>免费{B}{'付费正文' * 10}</td></tr><b>PAIDTOKEN</b><tr><td>{'付费正文' * 10}{E}尾</td></tr></table>",
+        f"<table><tr><td>免费{B}x</td></tr></table><table><p>PAIDTOKEN</p><tr><td>y{E}尾</td></tr></table>",
+    ],
+)
+def test_hostile_html_keeps_paid_text_private(body: str) -> None:
+    out = split(page(body, head=""))
+    never_raises(out)
+    assert_not_public(out, "PAIDTOKEN", "PAIDNOTE")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"extract": True},
+        {"extract": True, "body_selector": "#a"},
+        {"extract": True, "body_selector": ".a"},
+    ],
+)
+def test_extraction_refuses_regions_that_leave_the_article(extra: dict[str, Any]) -> None:
+    doc = page(
+        f"<div id=a class=a>免费{B}PAIDTOKEN</div><div class=a>x{E}尾</div><article><p>{B}x{E}</p></article>"
+    )
+    out = split_article(RawArticle("desk", "a.html", doc.encode(), **extra), SplitOptions())
+    never_raises(out)
+    assert_not_public(out, "PAIDTOKEN")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="adversary2: [high] with extract, a head <title> between inert markers (padded past the gate's window) is still the public title",
+)
+def test_extraction_keeps_a_padded_inert_head_title_private() -> None:
+    head = f"<!--{B}--><title>PAIDTOKEN</title><noscript>this is more paid text than twenty four letters</noscript><!--{E}-->"
+    doc = page(f"<article><p>免费导语很长的一段文字{B}付费{E}尾</p></article>", head=head)
+    out = split_article(RawArticle("desk", "a.html", doc.encode(), extract=True), SplitOptions())
+    never_raises(out)
+    assert_not_public(out, "PAIDTOKEN")
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "content_type"),
+    [
+        # Declarations that contradict the bytes, and legacy encodings around the markers.
+        (f"免费导语{B}PAIDTOKEN{E}尾".encode(), "a.txt", "text/plain; charset=utf-16"),
+        (f"免费导语{B}PAIDTOKEN{E}尾".encode(), "a.txt", "text/plain; charset=x-user-defined"),
+        (f"免费导语{B}PAIDTOKEN{E}尾".encode(), "a.txt", "text/plain; charset=iso-2022-kr"),
+        (
+            b'<meta charset="utf-16">' + page(f"<p>free{B}PAIDTOKEN{E}end</p>").encode(),
+            "a.html",
+            None,
+        ),
+        (
+            ('<meta charset="big5">' + page(f"<p>免费{B}PAIDTOKEN{E}尾</p>")).encode("gb18030"),
+            "a.html",
+            None,
+        ),
+        (f"免費導語，這是免費的部分。{B}PAIDTOKEN{E}結尾".encode("big5"), "a.txt", None),
+        (f"免费导语{B}PAIDTOKEN{E}尾".encode("utf-16-be"), "a.txt", None),
+        (("\ufeff" + f"免费导语{B}PAIDTOKEN{E}尾").encode("utf-32"), "a.txt", None),
+        # A GB18030 lead byte that swallows a marker's letter, invalid bytes before markers.
+        (b"\xc3\xe2\xb7\xd1##paidbegin##PAIDTOKEN##\x81paidend##\xce\xb2", "a.txt", None),
+        (b"\xc3\xe2\xb7\xd1\x81##paidbegin##PAIDTOKEN##paidend##\xce\xb2", "a.txt", None),
+        (b"\xe5\x85\x8d##paidbegin##PAIDTOKEN\xe5##paidend##", "a.txt", None),
+    ],
+)
+def test_encoding_conflicts_never_publish_paid_text(
+    data: bytes, name: str, content_type: str | None
+) -> None:
+    out = split_article(RawArticle("desk", name, data, content_type=content_type), SplitOptions())
+    never_raises(out)
+    assert_not_public(out, "PAIDTOKEN")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "标题\n免费##paidbegin##paidend##PAIDTOKEN",  # markers sharing their '##'
+        "标题\n免费##paidbegin##x##paidend##paidbegin##PAIDTOKEN##paidend##尾",
+        "标题\n免费##paidbegin###paidend##尾PAIDTOKEN",
+        f"标题\n免费导语{B}PAIDTOKEN ##paidbegin #{E}尾",  # a damaged nested begin
+        f"标题\n{B}{E}{B}PAIDTOKEN{E}\n免费",  # an empty region first, then the title line
+    ],
+)
+def test_text_marker_edge_cases_keep_paid_text_private(text: str) -> None:
+    for name in ("a.txt", "a.html"):
+        out = split(text, name)
+        never_raises(out)
+        assert_not_public(out, "PAIDTOKEN")
