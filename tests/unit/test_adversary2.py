@@ -467,7 +467,9 @@ def test_the_splitter_reads_abrupt_comments_as_the_browser_does() -> None:
     strict=True,
     reason="adversary2: [medium] a javascript: URL with a tab or newline inside the scheme passes the free half's script-URL filter (browsers strip them: stored XSS in free.html)",
 )
-@pytest.mark.parametrize("href", ["java\tscript:alert(1)", "java&#10;script:alert(1)", "jav&#x0D;ascript:alert(1)"])
+@pytest.mark.parametrize(
+    "href", ["java\tscript:alert(1)", "java&#10;script:alert(1)", "jav&#x0D;ascript:alert(1)"]
+)
 def test_script_urls_split_by_tabs_or_newlines_are_dropped(href: str) -> None:
     out = split(page(f"<p><a href='{href}'>免费导语</a>{B}付费正文{E}</p>"))
     assert out.published, out.record.reason
@@ -476,7 +478,44 @@ def test_script_urls_split_by_tabs_or_newlines_are_dropped(href: str) -> None:
 
 
 def test_plain_script_urls_are_dropped() -> None:
-    for href in ("javascript:alert(1)", " javascript:alert(1)", "\x01javascript:x", "VBScript:x", "jAvAsCrIpT&colon;x"):
+    for href in (
+        "javascript:alert(1)",
+        " javascript:alert(1)",
+        "\x01javascript:x",
+        "VBScript:x",
+        "jAvAsCrIpT&colon;x",
+    ):
         out = split(page(f"<p><a href='{href}'>免费导语</a><img src='{href}'>{B}付费正文{E}</p>"))
         assert out.published, out.record.reason
         assert "script:" not in out.free["html"].decode().lower()
+
+
+# ================================================= 8. a wrong charset header and no_markers: all_free
+# A server that labels GBK bytes "charset=utf-16" (a misconfigured web server or feed): the
+# bytes are not UTF-8, so the declaration is trusted and the text decodes as UTF-16, where
+# the ASCII markers are gone. With the source's `no_markers: all_free` the whole article is
+# published: the paid region in a reversible disguise (re-encode as UTF-16LE, decode as
+# GB18030). The CMS, reading its own text, splits at markers the bytes plainly hold.
+@pytest.mark.xfail(
+    strict=True,
+    reason="adversary2: [medium] with no_markers: all_free, GBK bytes labelled charset=utf-16 decode without markers and publish the whole article (paid region recoverable by re-encoding)",
+)
+@pytest.mark.parametrize("charset", ["utf-16", "utf-16le", "utf-16be"])
+def test_a_decoding_that_hides_the_bytes_markers_is_ambiguous(charset: str) -> None:
+    data = f"标题\n免费导语，这是免费的部分。{B}付费正文PAIDTOKEN是订阅内容。{E}结尾".encode(
+        "gb18030"
+    )
+    raw = RawArticle("desk", "a.txt", data, content_type=f"text/plain; charset={charset}")
+    out = split_article(raw, SplitOptions(no_markers=NoMarkersPolicy.ALL_FREE))
+    never_raises(out)
+    for body in out.free.values():
+        text = body.decode("utf-8")
+        for codec in ("utf-16-le", "utf-16-be"):
+            assert b"PAIDTOKEN" not in text.encode(codec, "surrogatepass"), codec
+
+
+def test_a_quarantining_source_refuses_the_same_bytes() -> None:
+    data = f"标题\n免费导语{B}付费正文PAIDTOKEN{E}结尾".encode("gb18030")
+    raw = RawArticle("desk", "a.txt", data, content_type="text/plain; charset=utf-16")
+    out = split_article(raw, SplitOptions())
+    assert not out.published and out.free == {}
