@@ -100,6 +100,31 @@ def test_inert_pair_around_markup_keeps_its_attributes_private(name: str) -> Non
     assert_not_public(out, "PAIDTOKEN", "PAIDNOTE", "47110815")
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="adversary2: [high] the same with no visible marker at all under no_markers: all_free: the CMS's only region (an inert pair around an <img>) is published",
+)
+def test_all_free_publishes_no_cms_region_around_markup() -> None:
+    out = split(
+        page(f"<p>免费导语<!--{B}--><img alt=PAIDTOKEN><!--{E}-->尾</p>"),
+        policy=NoMarkersPolicy.ALL_FREE,
+    )
+    never_raises(out)
+    assert_not_public(out, "PAIDTOKEN")
+
+
+def test_all_free_refuses_inert_regions_around_text() -> None:
+    for body in (
+        f"<p>免费导语<!--{B}-->PAIDTOKEN 付费正文<!--{E}-->尾</p>",
+        f"<p>免费导语<i title='{B}'></i>PAIDTOKEN 付费正文<i title='{E}'></i>尾</p>",
+        f"<p>免费导语<!--{B}-->PAIDTOKEN 付费正文尾</p>",
+        f"<p>免费导语<span hidden>{B}</span>PAIDTOKEN<span hidden>{E}</span>尾</p>",
+    ):
+        out = split(page(body), policy=NoMarkersPolicy.ALL_FREE)
+        never_raises(out)
+        assert_not_public(out, "PAIDTOKEN")
+
+
 INERT_PAIRS_AROUND_ROOT_AND_HEAD = {
     "viewport_in_head": page(
         f"<p>免费导语{B}付费正文{E}尾</p>",
