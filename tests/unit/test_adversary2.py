@@ -544,3 +544,19 @@ def test_a_quarantining_source_refuses_the_same_bytes() -> None:
     raw = RawArticle("desk", "a.txt", data, content_type="text/plain; charset=utf-16")
     out = split_article(raw, SplitOptions())
     assert not out.published and out.free == {}
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        # A visible begin before <html>: the head tags after it land in the body, the
+        # <html>/<body> attributes merge onto the root; none of it may reach the free head.
+        f"免费导语{B}<html lang=PAIDTOKEN><head><title>PAIDNOTE</title><link rel=canonical href=/PAIDTOKEN><meta name=viewport content='width=device-width'></head><body class=PAIDTOKEN><p>付费{E}free</p></body></html>",
+        f"<!DOCTYPE html>免费导语{B}<head><title>PAIDNOTE</title><link rel=stylesheet href=/PAIDTOKEN.css></head><p>付费{E}free</p>",
+        f"<!DOCTYPE html><html><head><title>t</title></head><body><p>免费{B}付费</p></body></html><html lang=PAIDTOKEN><body class=PAIDNOTE>{E}尾",
+    ],
+)
+def test_head_and_root_tags_written_inside_a_visible_region_stay_private(doc: str) -> None:
+    out = split(doc)
+    never_raises(out)
+    assert_not_public(out, "PAIDTOKEN", "PAIDNOTE")
