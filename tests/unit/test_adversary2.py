@@ -560,3 +560,39 @@ def test_head_and_root_tags_written_inside_a_visible_region_stay_private(doc: st
     out = split(doc)
     never_raises(out)
     assert_not_public(out, "PAIDTOKEN", "PAIDNOTE")
+
+
+# ================================================= 9. decoding decided by what the reader cannot trust
+# Bytes valid in both GB18030 and Big5 are ambiguous; a short GBK article is guessed to be
+# Big5 and its free half published as mojibake ("免费...尾" -> "轎煤帣"): committed, wrong.
+@pytest.mark.xfail(
+    strict=True,
+    reason="adversary2: [low] a short GBK article is detected as Big5 and published as mojibake: an ambiguous decoding is guessed, not quarantined",
+)
+@pytest.mark.parametrize("name", ["a.txt", "a.html"])
+def test_bytes_valid_in_two_chinese_encodings_are_not_guessed(name: str) -> None:
+    out = split(f"免费{B}付费{E}尾".encode("gb18030"), name)
+    never_raises(out)
+    if out.published:
+        assert "免费" in out.free["txt"].decode(), out.free["txt"].decode()
+
+
+# A <meta charset> written inside a paid region decides how the whole article, free half
+# included, is decoded, and the public record names it ("encoding": "big5", evidence
+# "document"): paid markup changes the public output and a paid attribute value is disclosed.
+@pytest.mark.xfail(
+    strict=True,
+    reason="adversary2: [low] a <meta charset> inside a paid region decodes the whole article (free half as mojibake) and is named by the public record's encoding",
+)
+def test_a_charset_declared_inside_a_paid_region_is_not_honoured() -> None:
+    data = f"<p>免费导语{B}<meta charset='big5'>付费{E}尾</p>".encode("gb18030")
+    out = split(data)
+    never_raises(out)
+    if out.published:
+        assert out.record.to_dict()["encoding"] != "big5"
+        assert "免费导语" in out.free["txt"].decode()
+
+
+def test_longer_gbk_articles_decode_as_gb18030() -> None:
+    out = split(f"标题\n免费导语{B}付费正文{E}结尾".encode("gb18030"), "a.txt")
+    assert out.published and out.free["txt"].decode() == "标题\n免费导语结尾"
