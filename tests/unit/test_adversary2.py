@@ -84,6 +84,8 @@ INERT_PAIRS_AROUND_MARKUP = {
     # The CMS region lies inside one free start tag: the attributes between the markers.
     # (The gate's raw scan reads that region as text, so only a short one gets through.)
     "inside_one_start_tag": f"<p><a data-a='{B}' href='/dl?PAIDTOKEN' data-b='{E}'>免费导语</a>尾{B}付费{E}</p>",
+    # Void elements carry attributes without any text at all.
+    "void_elements": f"<p>免费导语<!--{B}--><hr title=PAIDTOKEN><br class=PAIDNOTE><wbr id=PAIDTOKEN><map><area alt=PAIDTOKEN></map><picture><source srcset=/PAIDTOKEN.webp><img src=x></picture><!--{E}-->尾{B}付费{E}</p>",
     # A number is paid data too: a list's start and type.
     "ol_start": f"<p>免费导语<!--{B}--><ol start=47110815 type=A></ol><!--{E}-->尾{B}付费{E}</p>",
 }
