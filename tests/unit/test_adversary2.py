@@ -127,6 +127,19 @@ def test_all_free_refuses_inert_regions_around_text() -> None:
         assert_not_public(out, "PAIDTOKEN")
 
 
+# "Visible text" is decided by str.strip(): U+1680 OGHAM SPACE MARK is whitespace to Python
+# but a visible dash on the page, so a CMS region of it counts as holding no text and is
+# copied into free.html and free.txt.
+@pytest.mark.xfail(
+    strict=True,
+    reason="adversary2: [low] an inert region holding only characters Python calls whitespace (U+1680 OGHAM SPACE MARK, a visible mark) is published",
+)
+def test_an_inert_region_of_visible_whitespace_marks_stays_private() -> None:
+    out = split(page(f"<p>免费导语<!--{B}-->\u1680\u1680 \u1680<!--{E}-->尾{B}付费{E}</p>"))
+    never_raises(out)
+    assert_not_public(out, "\u1680")
+
+
 INERT_PAIRS_AROUND_ROOT_AND_HEAD = {
     "viewport_in_head": page(
         f"<p>免费导语{B}付费正文{E}尾</p>",
