@@ -611,3 +611,17 @@ def test_a_charset_declared_inside_a_paid_region_is_not_honoured() -> None:
 def test_longer_gbk_articles_decode_as_gb18030() -> None:
     out = split(f"标题\n免费导语{B}付费正文{E}结尾".encode("gb18030"), "a.txt")
     assert out.published and out.free["txt"].decode() == "标题\n免费导语结尾"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="adversary2: [high] end to end: the committed public free.html of an inert-region <img> holds the paid alt and src",
+)
+def test_inert_region_attributes_never_reach_the_public_bucket(make_mem_ctx: Any) -> None:
+    # The first finding as a reader of the public bucket sees it: the pipeline adds no
+    # protection the splitter lacks.
+    doc = page(
+        f"<p>免费导语<!--{B}--><img alt='PAIDTOKEN' src='/PAIDTOKEN.png'><!--{E}-->尾{B}付费{E}</p>"
+    )
+    public = _public_objects(make_mem_ctx, {"a.html": doc.encode()})
+    assert "PAIDTOKEN" not in public
