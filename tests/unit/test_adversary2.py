@@ -280,26 +280,34 @@ class _Items:
         return RawArticle(self.name, ref.source_id, self.items[ref.source_id])
 
 
-def _public_objects(make_mem_ctx: Any, items: dict[str, bytes]) -> str:
+def _public_objects(
+    make_mem_ctx: Any, monkeypatch: pytest.MonkeyPatch, items: dict[str, bytes]
+) -> str:
     ctx: Context = make_mem_ctx(sources=[{"name": "desk", "kind": "local", "path": "/x"}])
-    ctx.source = lambda name: _Items(items)  # type: ignore[method-assign]
+    monkeypatch.setattr(ctx, "source", lambda name: _Items(items))
     assert run_interval(ctx, DAY1).committed
     bucket = ctx.layout.public_bucket
-    return "\n".join((ctx.store.get(bucket, key) or b"").decode() for key in ctx.store.keys(bucket))
+    keys = [listed.key for listed in ctx.store.list(bucket, "")]
+    assert keys  # the run wrote its manifest at least
+    return "\n".join((ctx.store.get(bucket, key) or b"").decode() for key in keys)
 
 
 @pytest.mark.xfail(
     strict=True,
     reason="adversary2: [low] a look-alike inside a paid region is quarantined with a public reason that names the paid text's code points (FULLWIDTH LATIN SMALL LETTER A...)",
 )
-def test_a_quarantine_reason_names_no_code_point_of_a_paid_region(make_mem_ctx: Any) -> None:
+def test_a_quarantine_reason_names_no_code_point_of_a_paid_region(
+    make_mem_ctx: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     text = f"标题\n免费导语{B}付费正文 ｐａｉｄ ｅｎｄ{E}尾"
-    public = _public_objects(make_mem_ctx, {"a.txt": text.encode()})
+    public = _public_objects(make_mem_ctx, monkeypatch, {"a.txt": text.encode()})
     assert "broken_marker" in public  # quarantined, as it should be ...
     assert "FULLWIDTH" not in public  # ... but the reason describes the paid text
 
 
-def test_quarantine_reasons_of_structural_refusals_quote_offsets_only(make_mem_ctx: Any) -> None:
+def test_quarantine_reasons_of_structural_refusals_quote_offsets_only(
+    make_mem_ctx: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     items = {
         "nested.txt": f"标题\n免费{B}PAIDTOKEN{B}PAIDNOTE{E}尾".encode(),
         "reversed.txt": f"标题\n免费{E}PAIDTOKEN{B}PAIDNOTE".encode(),
@@ -309,7 +317,7 @@ def test_quarantine_reasons_of_structural_refusals_quote_offsets_only(make_mem_c
         ).encode(),
         "cut.html": page(f"<p>免费##paid<b>begin##</b>PAIDTOKEN{E}</p>").encode(),
     }
-    public = _public_objects(make_mem_ctx, items)
+    public = _public_objects(make_mem_ctx, monkeypatch, items)
     assert public.count('"quarantined"') >= len(items)
     assert "PAIDTOKEN" not in public and "PAIDNOTE" not in public
 
@@ -470,6 +478,22 @@ def test_text_marker_edge_cases_keep_paid_text_private(text: str) -> None:
         assert_not_public(out, "PAIDTOKEN")
 
 
+@pytest.mark.parametrize(
+    "doc",
+    [
+        # A visible begin before <html>: the head tags after it land in the body, the
+        # <html>/<body> attributes merge onto the root; none of it may reach the free head.
+        f"免费导语{B}<html lang=PAIDTOKEN><head><title>PAIDNOTE</title><link rel=canonical href=/PAIDTOKEN><meta name=viewport content='width=device-width'></head><body class=PAIDTOKEN><p>付费{E}free</p></body></html>",
+        f"<!DOCTYPE html>免费导语{B}<head><title>PAIDNOTE</title><link rel=stylesheet href=/PAIDTOKEN.css></head><p>付费{E}free</p>",
+        f"<!DOCTYPE html><html><head><title>t</title></head><body><p>免费{B}付费</p></body></html><html lang=PAIDTOKEN><body class=PAIDNOTE>{E}尾",
+    ],
+)
+def test_head_and_root_tags_written_inside_a_visible_region_stay_private(doc: str) -> None:
+    out = split(doc)
+    never_raises(out)
+    assert_not_public(out, "PAIDTOKEN", "PAIDNOTE")
+
+
 # ================================================= 6. the gate's own reading of the raw source
 # The last gate protects the raw text between the source's markers, read by its own small
 # tokenizer. That tokenizer takes "<!-->", "<!--->" (abrupt empty comments) and "--!>" for
@@ -561,22 +585,6 @@ def test_a_quarantining_source_refuses_the_same_bytes() -> None:
     assert not out.published and out.free == {}
 
 
-@pytest.mark.parametrize(
-    "doc",
-    [
-        # A visible begin before <html>: the head tags after it land in the body, the
-        # <html>/<body> attributes merge onto the root; none of it may reach the free head.
-        f"免费导语{B}<html lang=PAIDTOKEN><head><title>PAIDNOTE</title><link rel=canonical href=/PAIDTOKEN><meta name=viewport content='width=device-width'></head><body class=PAIDTOKEN><p>付费{E}free</p></body></html>",
-        f"<!DOCTYPE html>免费导语{B}<head><title>PAIDNOTE</title><link rel=stylesheet href=/PAIDTOKEN.css></head><p>付费{E}free</p>",
-        f"<!DOCTYPE html><html><head><title>t</title></head><body><p>免费{B}付费</p></body></html><html lang=PAIDTOKEN><body class=PAIDNOTE>{E}尾",
-    ],
-)
-def test_head_and_root_tags_written_inside_a_visible_region_stay_private(doc: str) -> None:
-    out = split(doc)
-    never_raises(out)
-    assert_not_public(out, "PAIDTOKEN", "PAIDNOTE")
-
-
 # ================================================= 9. decoding decided by what the reader cannot trust
 # Bytes valid in both GB18030 and Big5 are ambiguous; a short GBK article is guessed to be
 # Big5 and its free half published as mojibake ("免费...尾" -> "轎煤帣"): committed, wrong.
@@ -613,15 +621,18 @@ def test_longer_gbk_articles_decode_as_gb18030() -> None:
     assert out.published and out.free["txt"].decode() == "标题\n免费导语结尾"
 
 
+# ================================================= 10. end to end
 @pytest.mark.xfail(
     strict=True,
     reason="adversary2: [high] end to end: the committed public free.html of an inert-region <img> holds the paid alt and src",
 )
-def test_inert_region_attributes_never_reach_the_public_bucket(make_mem_ctx: Any) -> None:
+def test_inert_region_attributes_never_reach_the_public_bucket(
+    make_mem_ctx: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The first finding as a reader of the public bucket sees it: the pipeline adds no
     # protection the splitter lacks.
     doc = page(
         f"<p>免费导语<!--{B}--><img alt='PAIDTOKEN' src='/PAIDTOKEN.png'><!--{E}-->尾{B}付费{E}</p>"
     )
-    public = _public_objects(make_mem_ctx, {"a.html": doc.encode()})
+    public = _public_objects(make_mem_ctx, monkeypatch, {"a.html": doc.encode()})
     assert "PAIDTOKEN" not in public
