@@ -636,3 +636,64 @@ def test_inert_region_attributes_never_reach_the_public_bucket(
     )
     public = _public_objects(make_mem_ctx, monkeypatch, {"a.html": doc.encode()})
     assert "PAIDTOKEN" not in public
+
+
+# ================================================= 11. more guards from the brief's list
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Raw text elements that a reader does see, holding the end marker.
+        f"<p>免费 {B} PAIDTOKEN <plaintext>{E} 尾",
+        f"<p>免费 {B} PAIDTOKEN <xmp>{E}</xmp> 尾",
+        # <noscript> holds raw text with scripting on: its <p> is no element.
+        f"<p>免费{B}x<noscript><p>PAIDTOKEN</noscript>{E}尾",
+        # A NUL inside a marker in a long page (not refused as binary).
+        "<p>" + "免费的导语。" * 200 + f"##paid\x00begin## PAIDTOKEN {E}尾</p>",
+    ],
+)
+def test_raw_text_and_nul_keep_paid_text_private(body: str) -> None:
+    out = split(page(body, head=""))
+    never_raises(out)
+    assert_not_public(out, "PAIDTOKEN")
+
+
+def test_an_http_equiv_charset_that_contradicts_the_header_never_leaks() -> None:
+    doc = page(
+        f"<p>免费导语，这是免费的部分。{B}付费正文PAIDTOKEN{E}结尾</p>",
+        head="<meta http-equiv=content-type content='text/html; charset=big5'>",
+    )
+    raw = RawArticle("desk", "a.html", doc.encode("gb18030"), content_type="text/html; charset=gbk")
+    out = split_article(raw, SplitOptions())
+    never_raises(out)
+    assert_not_public(out, "PAIDTOKEN")
+
+
+def test_a_placeholder_with_empty_regions_keeps_paid_text_private() -> None:
+    out = split(f"标题\n免费{B}{E}{B}PAIDTOKEN{E}{B}{E}尾", "a.txt", text_placeholder="[付费内容]")
+    assert out.published, out.record.reason
+    assert_not_public(out, "PAIDTOKEN")
+    assert out.free["txt"].decode().count("[付费内容]") >= 1
+
+
+@pytest.mark.parametrize(
+    "copy",
+    [
+        "ＱＵＡＲＴＥＲＬＹ ＲＥＶＥＮＵＥ ＷＡＳ ４２ ＭＩＬＬＩＯＮ ＡＮＤ ＡＳＩＡ",  # full width
+        "quarterly revenue was 42 million and asia",  # case
+        "Quarterly-Revenue_was.42/Million,and;Asia",  # punctuation
+        "Quar\u00adterly re\u00advenue was 42 mil\u00adlion and A\u00adsia",  # soft hyphens
+    ],
+)
+def test_the_gate_sees_paid_text_through_width_case_and_punctuation(copy: str) -> None:
+    # The backstop's normalisation: a copy of the paid text in a public output, in another
+    # width, case or punctuation, is still a run of the paid text.
+    from paywall.gate import find_paid_text
+
+    paid = "Quarterly revenue was 42 million and Asia lost 7 million"
+    assert find_paid_text([paid], {"free html": [copy]}) is not None
+
+
+def test_nesting_past_the_limit_is_a_status() -> None:
+    out = split(page("<div>" * 300 + f"免费{B}PAIDTOKEN{E}尾" + "</div>" * 300))
+    assert out.record.status == Status.TOO_DEEP.value
+    assert_not_public(out, "PAIDTOKEN")
