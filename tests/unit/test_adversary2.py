@@ -697,3 +697,28 @@ def test_nesting_past_the_limit_is_a_status() -> None:
     out = split(page("<div>" * 300 + f"免费{B}PAIDTOKEN{E}尾" + "</div>" * 300))
     assert out.record.status == Status.TOO_DEEP.value
     assert_not_public(out, "PAIDTOKEN")
+
+
+# ================================================= 12. availability: ordinary words taken for markers
+# Not a leak, a false alarm: the look-alike scan matches the marker's *words* without any
+# '#', so ordinary English around a correct paywall quarantines the article: "paid
+# end-to-end", "the paid end user", "unpaid begin dates", a "#paid" hashtag. Neither the
+# CMS nor a reader sees a marker there; the whole English-language desk fails closed.
+@pytest.mark.xfail(
+    strict=True,
+    reason="adversary2: [low, availability] ordinary words 'paid end' / 'paid begin' / '#paid' in free text quarantine a correctly marked article as broken_marker",
+)
+@pytest.mark.parametrize(
+    "words",
+    ["He paid end-to-end costs.", "the paid end user", "Unpaid begin dates", "#paid content"],
+)
+def test_ordinary_words_are_not_marker_look_alikes(words: str) -> None:
+    out = split(f"Title\nFree lead {B}paid body{E} {words}", "a.txt")
+    assert out.published, out.record.reason
+
+
+def test_marker_shaped_damage_is_still_refused() -> None:
+    # Control: with the hashes, the same words are a damaged marker.
+    for damaged in ("##paid end##", "##paidend", "paidend##", "## paid begin ##"):
+        out = split(f"Title\nFree lead {B}paid body{E} {damaged}", "a.txt")
+        assert out.record.status == Status.BROKEN_MARKER.value, damaged
