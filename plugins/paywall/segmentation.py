@@ -12,7 +12,6 @@ import functools
 import itertools
 import operator
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -306,33 +305,26 @@ def _look_alike(
                 if hit.start > start:
                     break
                 start += hit.end - hit.start - 1
-            return _describe(text, start, run.group(), at, fragment)
+            return _describe(text, start, run.group(), at)
     return None  # pragma: no cover - the joined runs held a fragment, so one run does
 
 
-def _describe(text: str, run_start: int, run: str, at: int, fragment: str) -> str:
-    """Where a look-alike starts in the original text and which odd code points make it up.
+def _describe(text: str, run_start: int, run: str, at: int) -> str:
+    """Where a look-alike starts in the original text: an offset and a line, nothing else.
 
-    Only the code points that produce the look-alike's skeleton are named (they are marker
-    look-alikes or invisible), never a character around it: reasons are public.
+    Reasons are public (manifest, catalog, alerts) and a look-alike may lie inside a paid
+    region, so a reason never names the code points or the fragment it found: any of those
+    would describe paid text. The editor finds the spot by its offset.
     """
     mapping = table()
     produced = 0
-    first = last = None
+    first = 0
     for index, char in enumerate(run):
         produced += len(mapping.get(ord(char), char))
-        if first is None and produced > at:
+        if produced > at:
             first = index
-        if produced >= at + len(fragment):
-            last = index
             break
-    first = first or 0
-    span = run[first : (last if last is not None else len(run) - 1) + 1]
-    odd = sorted({c for c in span if not c.isascii() or not c.isprintable()})
-    names = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, 'unnamed')}" for c in odd[:4])
-    return f"damaged marker or look-alike {fragment!r} at {where(text, run_start + first)}" + (
-        f" (contains {names})" if names else ""
-    )
+    return f"damaged marker or marker look-alike at {where(text, run_start + first)}"
 
 
 def count_markers(text: str, markers: Markers) -> int:

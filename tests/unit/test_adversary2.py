@@ -292,10 +292,6 @@ def _public_objects(
     return "\n".join((ctx.store.get(bucket, key) or b"").decode() for key in keys)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary2: [low] a look-alike inside a paid region is quarantined with a public reason that names the paid text's code points (FULLWIDTH LATIN SMALL LETTER A...)",
-)
 def test_a_quarantine_reason_names_no_code_point_of_a_paid_region(
     make_mem_ctx: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -86,10 +86,11 @@ def test_reasons_name_the_offset() -> None:
     assert "offset 1 (line 1)" in (split_text(f"a{E}").reason or "")
     # A damaged marker after valid ones is located in the original text.
     damaged = split_text(f"ab{B}cd{E}\nef##paid x").reason or ""
-    assert "'#paid' at offset 32 (line 2)" in damaged
+    assert "look-alike at offset 32 (line 2)" in damaged
     fullwidth = split_text(f"{B}x{E}ＰＡＩＤend").reason or ""
-    assert "'paidend' at offset 25 (line 1)" in fullwidth
-    assert "U+FF30 FULLWIDTH LATIN CAPITAL LETTER P" in fullwidth
+    assert "look-alike at offset 25 (line 1)" in fullwidth
+    # Reasons are public and a look-alike may be paid text: no code point, no fragment.
+    assert "U+" not in fullwidth and "FULLWIDTH" not in fullwidth and "paid" not in fullwidth
     nested = split_text(f"a\nb{B}{B}{E}").reason or ""
     assert "offset 16 (line 2) inside the region opened at offset 3 (line 2)" in nested
 
@@ -235,11 +236,23 @@ def test_lenient_mode_refuses_look_alikes_beyond_case_width_and_space(look_alike
         assert result.status is Status.BROKEN_MARKER, name
 
 
-def test_look_alike_reason_names_the_code_points_and_the_line() -> None:
+def test_look_alike_reason_names_the_offset_and_the_line_only() -> None:
     reason = split_text(f"a\nb\n##paid\u200bbegin##秘密{E}").reason or ""
-    assert "line 3" in reason and "U+200B ZERO WIDTH SPACE" in reason
-    # Only the look-alike's own code points are named: reasons are public.
+    assert "offset 4 (line 3)" in reason
+    # Reasons are public and a look-alike inside a paid region is paid text: neither its
+    # code points nor the fragment it spells are named.
+    assert "U+" not in reason and "ZERO WIDTH" not in reason and "paid" not in reason
     assert "CJK" not in reason and "秘" not in reason
+
+
+@pytest.mark.parametrize(
+    "look_alike", ["ｐａｉｄ ｅｎｄ", "##pаidend##", "##paid\u200dend##", "PAIDBEGIN", "##paidbgein"]
+)
+def test_a_look_alike_inside_a_paid_region_is_described_by_offset_only(look_alike: str) -> None:
+    reason = split_text(f"标题\n免费{B}付费 {look_alike} 秘密{E}尾").reason or ""
+    assert "look-alike at offset" in reason, reason
+    assert "U+" not in reason and "paid" not in reason.lower() and "秘" not in reason
+    assert not any(c in reason for c in look_alike if not c.isascii()), reason
 
 
 def test_ordinary_text_is_not_a_look_alike() -> None:
