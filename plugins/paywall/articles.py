@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from paywall.decoding import DecodeError, charset_from_content_type, decode
+from paywall.decoding import DecodeError, charset_from_content_type, decode, hidden_markers
 from paywall.gate import find_paid_text, html_parts, raw_paid_regions, record_strings
 from paywall.htmlsplit import split_html, visible_text
 from paywall.metadata import (
@@ -295,21 +295,32 @@ def _record_text(record: ArticleRecord) -> list[str]:
     return record_strings([record.title, list(record.warnings), record.reason, ld])
 
 
+def _first_marker_bytes(data: bytes, markers: Markers) -> bytes | None:
+    """The begin marker as the bytes hold it first (UTF-8, which is the ASCII of the default
+    markers and of GBK/Big5 alike), or None: where a paid region may start."""
+    needle = markers.begin.encode("utf-8", "surrogatepass")
+    return needle if needle in data else None
+
+
 def _split_article(article: RawArticle, options: SplitOptions) -> Outputs:
     fmt = detect_format(article)
     base = _base(article, fmt)
     digests: dict[str, str | None] = {"original": sha256_hex(article.data)}
+    markers = options.markers
     try:
         decoded = decode(
             article.data,
             charset_from_content_type(article.content_type),
             html=fmt is Format.HTML,
+            paid_from=_first_marker_bytes(article.data, markers),
         )
     except DecodeError as exc:
         record = ArticleRecord(**base, status=exc.reason, title=None, reason=exc.detail)
         return Outputs(record, {}, {}, digests)
+    if problem := hidden_markers(article.data, decoded.text, (markers.begin, markers.end)):
+        record = ArticleRecord(**base, status=Status.UNDECODABLE.value, title=None, reason=problem)
+        return Outputs(record, {}, {}, digests)
 
-    markers = options.markers
     common: dict[str, Any] = {
         "encoding": decoded.encoding,
         "encoding_evidence": decoded.evidence,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import charset_normalizer
@@ -23,7 +24,14 @@ import webencodings
 
 from paywall.errors import DecodeError
 
-__all__ = ["DecodeError", "Decoded", "charset_from_content_type", "decode", "resolve_label"]
+__all__ = [
+    "DecodeError",
+    "Decoded",
+    "charset_from_content_type",
+    "decode",
+    "hidden_markers",
+    "resolve_label",
+]
 
 # WHATWG encoding name -> the Python codec that decodes it. GB18030 decodes every GBK byte
 # sequence as the standard's GBK decoder does; WHATWG Big5 is Big5-HKSCS.
@@ -105,13 +113,22 @@ def _check_text(text: str, encoding: str) -> Decoded | None:
     return Decoded(text, encoding, "")
 
 
-def decode(data: bytes, declared: str | None = None, *, html: bool = False) -> Decoded:
+def decode(
+    data: bytes,
+    declared: str | None = None,
+    *,
+    html: bool = False,
+    paid_from: bytes | None = None,
+) -> Decoded:
     """Decode article bytes; raise DecodeError with reason empty/binary/undecodable.
 
     ``declared`` is a charset label from the transport (HTTP ``Content-Type``); the
-    document's own ``<meta charset>`` or XML prolog counts only for HTML (``html``).
+    document's own ``<meta charset>`` or XML prolog counts only for HTML (``html``), and
+    only when it is written before ``paid_from`` (the begin marker's bytes): a declaration
+    that may lie in a paid region must not decide how the free half reads, nor be named in
+    the public record.
     """
-    decoded = _decode(data, declared, html)
+    decoded = _decode(data, declared, html, paid_from)
     # No standard decoder makes a lone surrogate; should one ever appear, it could not be
     # stored as UTF-8 (and would crash every writer downstream): refuse the article here.
     if _SURROGATE.search(decoded.text):
@@ -119,7 +136,7 @@ def decode(data: bytes, declared: str | None = None, *, html: bool = False) -> D
     return decoded
 
 
-def _decode(data: bytes, declared: str | None, html: bool) -> Decoded:
+def _decode(data: bytes, declared: str | None, html: bool, paid_from: bytes | None) -> Decoded:
     if not data or not data.strip():
         raise DecodeError("empty", "the input has no content")
 
@@ -147,6 +164,8 @@ def _decode(data: bytes, declared: str | None, html: bool) -> Decoded:
     if declared and (transport := resolve_label(declared)):
         candidates.append((transport, "declared"))
     head = data[:4096]
+    if paid_from and (cut := head.find(paid_from)) >= 0:
+        head = head[:cut]
     match = (_META_CHARSET.search(head) or _XML_ENCODING.search(head)) if html else None
     if match and (own := resolve_label(match.group(1).decode("ascii", "replace"))):
         # As browsers do: a document cannot declare itself UTF-16 in ASCII-compatible bytes,
@@ -165,6 +184,23 @@ def _decode(data: bytes, declared: str | None, html: bool) -> Decoded:
                 raise DecodeError("binary", "control characters dominate: not a text article")
             return Decoded(text, encoding, evidence)
 
+    # Bytes valid as both GB18030 and Big5 (most short GBK text is) are not guessed: one
+    # reading must be plainly the language and the other plainly not, or the article is
+    # refused (a wrong guess publishes mojibake, and the CMS's own reading differs).
+    as_gb, as_big5 = _strict(data, "gb18030"), _strict(data, "big5")
+    if as_gb is not None and as_big5 is not None and as_gb != as_big5:
+        chosen = _plausible(as_gb, as_big5)
+        if chosen is None:
+            raise DecodeError(
+                "undecodable",
+                "the bytes are valid GB18030 and valid Big5 and too few or too mixed to tell "
+                "which: declare the charset",
+            )
+        text = as_gb if chosen == "gb18030" else as_big5
+        if _check_text(text, chosen) is None:
+            raise DecodeError("binary", "control characters dominate: not a text article")
+        return Decoded(text, chosen, "detected")
+
     best = charset_normalizer.from_bytes(data, cp_isolation=_DETECT_CANDIDATES).best()
     if best is not None and (guess := _DETECTED.get(best.encoding)):
         text = _strict(data, guess)
@@ -178,3 +214,77 @@ def _decode(data: bytes, declared: str | None, html: bool) -> Decoded:
         "undecodable",
         "not valid in the declared charset, UTF-8, GB18030, Big5 or UTF-16",
     )
+
+
+# Evidence needed to tell GB18030 from Big5 when the bytes are valid in both: enough
+# non-ASCII characters, the winner's almost all common, the loser's clearly not.
+_MIN_EVIDENCE = 8
+_COMMON_SHARE = 0.9
+_MARGIN = 0.3
+
+
+def _common_gb(char: str) -> bool:
+    """A CJK punctuation/full-width form, or one of GB2312's 3,755 level-1 hanzi."""
+    if "\u3000" <= char <= "\u303f" or "\uff00" <= char <= "\uffef":
+        return True
+    try:
+        code = char.encode("gb2312")
+    except UnicodeError:
+        return False
+    return len(code) == 2 and 0xB0 <= code[0] <= 0xD7
+
+
+def _common_big5(char: str) -> bool:
+    """A CJK punctuation/full-width form, or one of Big5's 5,401 frequently used hanzi."""
+    if "\u3000" <= char <= "\u303f" or "\uff00" <= char <= "\uffef":
+        return True
+    try:
+        code = char.encode("big5")
+    except UnicodeError:
+        return False
+    return len(code) == 2 and 0xA440 <= (code[0] << 8 | code[1]) <= 0xC67E
+
+
+def _share(text: str, common: Callable[[str], bool]) -> tuple[float, int]:
+    wide = [c for c in text if not c.isascii()]
+    return (sum(map(common, wide)) / len(wide) if wide else 0.0), len(wide)
+
+
+def _plausible(as_gb: str, as_big5: str) -> str | None:
+    """Which of two valid readings is the text (GB18030 or Big5), or None when the bytes
+    do not say so plainly."""
+    gb, count = _share(as_gb, _common_gb)
+    big5, _ = _share(as_big5, _common_big5)
+    if count < _MIN_EVIDENCE:
+        return None
+    if gb >= _COMMON_SHARE and big5 <= gb - _MARGIN:
+        return "gb18030"
+    if big5 >= _COMMON_SHARE and gb <= big5 - _MARGIN:
+        return "big5"
+    return None
+
+
+# Encodings an article's bytes may be in: the marker written in any of them, found in the
+# bytes, must be found in the decoded text too.
+_MARKER_CODECS = ("utf-8", "utf-16-le", "utf-16-be", "gb18030", "big5hkscs")
+
+
+def hidden_markers(data: bytes, text: str, markers: tuple[str, ...]) -> str | None:
+    """Why a decoding cannot be trusted: the raw bytes spell a marker (in any encoding an
+    article may use) more often than the decoded text shows it. The CMS splits its own text
+    at markers those bytes plainly hold, so a decoding that makes them vanish (GBK bytes
+    labelled UTF-16, say) would publish paid text in disguise. None when every marker the
+    bytes hold survives."""
+    for marker in markers:
+        shown = text.count(marker)
+        for codec in _MARKER_CODECS:
+            try:
+                needle = marker.encode(codec)
+            except UnicodeError:
+                continue
+            if data.count(needle) > shown:
+                return (
+                    f"the bytes hold {data.count(needle)} marker(s) ({codec}) but the chosen "
+                    f"decoding shows {shown}: the charset is ambiguous"
+                )
+    return None

@@ -556,10 +556,6 @@ def test_plain_script_urls_are_dropped() -> None:
 # the ASCII markers are gone. With the source's `no_markers: all_free` the whole article is
 # published: the paid region in a reversible disguise (re-encode as UTF-16LE, decode as
 # GB18030). The CMS, reading its own text, splits at markers the bytes plainly hold.
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary2: [medium] with no_markers: all_free, GBK bytes labelled charset=utf-16 decode without markers and publish the whole article (paid region recoverable by re-encoding)",
-)
 @pytest.mark.parametrize("charset", ["utf-16", "utf-16le", "utf-16be"])
 def test_a_decoding_that_hides_the_bytes_markers_is_ambiguous(charset: str) -> None:
     data = f"标题\n免费导语，这是免费的部分。{B}付费正文PAIDTOKEN是订阅内容。{E}结尾".encode(
@@ -584,10 +580,6 @@ def test_a_quarantining_source_refuses_the_same_bytes() -> None:
 # ================================================= 9. decoding decided by what the reader cannot trust
 # Bytes valid in both GB18030 and Big5 are ambiguous; a short GBK article is guessed to be
 # Big5 and its free half published as mojibake ("免费...尾" -> "轎煤帣"): committed, wrong.
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary2: [low] a short GBK article is detected as Big5 and published as mojibake: an ambiguous decoding is guessed, not quarantined",
-)
 @pytest.mark.parametrize("name", ["a.txt", "a.html"])
 def test_bytes_valid_in_two_chinese_encodings_are_not_guessed(name: str) -> None:
     out = split(f"免费{B}付费{E}尾".encode("gb18030"), name)
@@ -599,10 +591,6 @@ def test_bytes_valid_in_two_chinese_encodings_are_not_guessed(name: str) -> None
 # A <meta charset> written inside a paid region decides how the whole article, free half
 # included, is decoded, and the public record names it ("encoding": "big5", evidence
 # "document"): paid markup changes the public output and a paid attribute value is disclosed.
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary2: [low] a <meta charset> inside a paid region decodes the whole article (free half as mojibake) and is named by the public record's encoding",
-)
 def test_a_charset_declared_inside_a_paid_region_is_not_honoured() -> None:
     data = f"<p>免费导语{B}<meta charset='big5'>付费{E}尾</p>".encode("gb18030")
     out = split(data)

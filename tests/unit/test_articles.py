@@ -9,6 +9,7 @@ import pytest
 
 from paywall.articles import Format, RawArticle, SplitOptions, split_article
 from paywall.metadata import load_schema, reading_minutes
+from paywall.segmentation import NoMarkersPolicy
 from tests.conftest import SAMPLES, USER_SAMPLE
 
 ARTICLE_SCHEMA = load_schema("article")
@@ -277,3 +278,28 @@ def test_record_vocabulary_is_not_paid_text(region: str) -> None:
     ):
         out = split_article(RawArticle("s", name, data.encode()), SplitOptions())
         assert out.record.status == "ok", (name, out.record.reason)
+
+
+@pytest.mark.parametrize("policy", list(NoMarkersPolicy))
+@pytest.mark.parametrize("fmt", ["a.txt", "a.html"])
+def test_markers_lost_in_decoding_quarantine_under_every_policy(
+    policy: NoMarkersPolicy, fmt: str
+) -> None:
+    # GBK bytes labelled UTF-16: the bytes hold the markers, the decoded text does not.
+    body = "免费导语，这是免费的部分。##paidbegin##付费正文PAIDTOKEN是订阅内容。##paidend##结尾"
+    text = f"<p>{body}</p>" if fmt.endswith("html") else f"标题\n{body}"
+    raw = RawArticle("desk", fmt, text.encode("gb18030"), content_type="text/html; charset=utf-16")
+    out = split_article(raw, SplitOptions(no_markers=policy))
+    assert not out.published and out.free == {}
+    assert out.record.status == "undecodable" and "ambiguous" in (out.record.reason or "")
+
+
+def test_a_paid_meta_charset_is_neither_honoured_nor_public() -> None:
+    page = (
+        "<p>免费导语，这是免费的部分。##paidbegin##<meta charset='big5'>"
+        "付费正文是订阅内容。##paidend##结尾</p>"
+    )
+    out = split_article(RawArticle("desk", "a.html", page.encode("gb18030")), SplitOptions())
+    assert out.published, out.record.reason
+    assert out.record.to_dict()["encoding"] == "gb18030"
+    assert "免费导语" in out.free["txt"].decode()

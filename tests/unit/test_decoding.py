@@ -6,7 +6,7 @@ import codecs
 
 import pytest
 
-from paywall.decoding import DecodeError, charset_from_content_type, decode
+from paywall.decoding import DecodeError, charset_from_content_type, decode, hidden_markers
 
 TEXT = (
     "县域经济高质量发展座谈会：坚持规划引领，一张蓝图绘到底。\n##paidbegin##付费内容##paidend##\n"
@@ -158,3 +158,73 @@ def test_decode_error_is_the_package_error() -> None:
     again = pickle.loads(pickle.dumps(DecodeError("binary", "NUL bytes")))
     assert (again.reason, again.detail) == ("binary", "NUL bytes")
     assert again.code is errors.ErrorCode.DECODE
+
+
+# ---------------------------------------------------------------- ambiguity fails closed
+MARKERS = ("##paidbegin##", "##paidend##")
+
+
+@pytest.mark.parametrize("charset", ["utf-16", "utf-16le", "utf-16be", "utf-32"])
+@pytest.mark.parametrize("codec", ["gb18030", "utf-8", "big5"])
+def test_a_decoding_that_hides_the_markers_the_bytes_hold_is_named(
+    charset: str, codec: str
+) -> None:
+    text = BIG5_TEXT if codec == "big5" else TEXT
+    data = text.encode(codec)
+    decoded = decode(data, charset)
+    shown = decoded.text.count("##paidbegin##")
+    # Either the decoding shows the marker, or the loss is named.
+    assert shown == 1 or hidden_markers(data, decoded.text, MARKERS) is not None
+
+
+def test_markers_the_decoding_shows_are_no_problem() -> None:
+    for codec in ("utf-8", "gb18030", "utf-16-le", "utf-16-be"):
+        text = "标题\n免费导语##paidbegin##付费正文##paidend##结尾"
+        data = text.encode(codec)
+        assert hidden_markers(data, text, MARKERS) is None, codec
+
+
+def test_markers_written_in_utf16_inside_utf8_bytes_are_named() -> None:
+    # A UTF-16 marker inside bytes read another way: any encoding of the marker counts.
+    data = b"x" + "##paidend##".encode("utf-16-le")
+    assert hidden_markers(data, data.decode("latin-1"), MARKERS) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["免费##paidbegin##付费##paidend##尾", "免费导语", "中文", "付费内容"],
+)
+def test_short_text_valid_in_gb18030_and_big5_is_refused(text: str) -> None:
+    data = text.encode("gb18030")
+    assert data.decode("big5hkscs") != text  # valid Big5 too, and different: ambiguous
+    with pytest.raises(DecodeError) as info:
+        decode(data)
+    assert info.value.reason == "undecodable"
+
+
+def test_longer_text_is_told_apart_both_ways() -> None:
+    gbk = "标题\n免费导语，这是免费的部分。付费正文是订阅内容。结尾".encode("gb18030")
+    assert decode(gbk).encoding == "gb18030"
+    big5 = "中華民國總統府今天舉行記者會，說明經濟發展情況。".encode("big5")
+    decoded = decode(big5)
+    assert (decoded.encoding, decoded.text) == (
+        "big5",
+        "中華民國總統府今天舉行記者會，說明經濟發展情況。",
+    )
+
+
+def test_a_meta_charset_after_the_begin_marker_does_not_decide() -> None:
+    page = (
+        "<p>免费导语，这是免费的部分。##paidbegin##<meta charset='big5'>"
+        "付费正文是订阅内容。##paidend##结尾</p>"
+    )
+    data = page.encode("gb18030")
+    assert decode(data, html=True).encoding == "big5"  # the document's own word, unchecked
+    decoded = decode(data, html=True, paid_from=b"##paidbegin##")
+    assert (decoded.encoding, decoded.text) == ("gb18030", page)
+    # Before the marker it still counts.
+    free_meta = page.replace("<meta charset='big5'>", "").replace("<p>", "<meta charset=gbk><p>")
+    assert (
+        decode(free_meta.encode("gb18030"), html=True, paid_from=b"##paidbegin##").evidence
+        == "document"
+    )

@@ -246,7 +246,8 @@ def test_look_alike_reason_names_the_offset_and_the_line_only() -> None:
 
 
 @pytest.mark.parametrize(
-    "look_alike", ["ｐａｉｄ ｅｎｄ", "##pаidend##", "##paid\u200dend##", "PAIDBEGIN", "##paidbgein"]
+    "look_alike",
+    ["ｐａｉｄ ｅｎｄ", "##pаidend##", "##paid\u200dend##", "PAIDBEGIN", "##paidbgein"],
 )
 def test_a_look_alike_inside_a_paid_region_is_described_by_offset_only(look_alike: str) -> None:
     reason = split_text(f"标题\n免费{B}付费 {look_alike} 秘密{E}尾").reason or ""
