@@ -31,6 +31,7 @@ from paywall.segmentation import (
     Segment,
     Status,
     find_markers,
+    lenient_shortfall,
     segment_dicts,
     split_text,
 )
@@ -325,6 +326,13 @@ def _split_article(article: RawArticle, options: SplitOptions) -> Outputs:
         "encoding": decoded.encoding,
         "encoding_evidence": decoded.evidence,
     }
+    if fmt is Format.HTML and (short := lenient_shortfall(decoded.text, markers)):
+        # The CMS splits the raw source at the exact markers (wherever they are written):
+        # the lenient regions of the raw source must cover every one of them.
+        record = ArticleRecord(
+            **base, **common, status=Status.BROKEN_MARKER.value, title=None, reason=short
+        )
+        return Outputs(record, {}, {}, digests)
     if fmt is Format.HTML:
         try:
             result = split_html(

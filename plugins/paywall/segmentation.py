@@ -416,6 +416,51 @@ def plan_regions(
     return Plan(Status.OK, None, hits, tuple(regions), tuple(warnings))
 
 
+def _cms_spans(hits: Sequence[MarkerHit], length: int) -> list[tuple[int, int, int, int]]:
+    """Regions as the CMS pairs markers: a begin opens one, the next end closes it (a begin
+    inside an open region and an end without one are plain text to it); an unclosed region
+    runs to the end. Each as (begin start, content start, content end, end end)."""
+    spans: list[tuple[int, int, int, int]] = []
+    opened: MarkerHit | None = None
+    for hit in hits:
+        if hit.kind == "begin":
+            opened = opened or hit
+        elif opened is not None:
+            spans.append((opened.start, opened.end, hit.start, hit.end))
+            opened = None
+    if opened is not None:
+        spans.append((opened.start, opened.end, length, length))
+    return spans
+
+
+def lenient_shortfall(text: str, markers: Markers) -> str | None:
+    """With lenient markers: why the accepted variants shorten a region the CMS reads, or
+    None. The CMS honours only the exact markers, so a variant end (``##PAIDEND##``,
+    full-width) inside an exact region would close it early and publish the rest. Leniency
+    may widen a paid region, never shorten one: every exact region must lie inside the
+    lenient regions (markers included), or the article is refused."""
+    if not markers.lenient:
+        return None
+    exact = marker_hits(text, Markers(markers.begin, markers.end))
+    if not exact:
+        return None
+    covered = _cms_spans(marker_hits(text, markers), len(text))
+    lines = LineIndex(text)
+    starts = [span[0] for span in covered]
+    for _, content_start, content_end, _ in _cms_spans(exact, len(text)):
+        at = content_start
+        while at < content_end:
+            index = bisect.bisect_right(starts, at) - 1
+            if index < 0 or covered[index][3] <= at:
+                return (
+                    f"a marker variant closes a paid region early: the exact markers (the "
+                    f"only ones the CMS honours) keep it open from {lines.where(content_start)} "
+                    f"past {lines.where(at)}; leniency may widen a paid region, never shorten one"
+                )
+            at = covered[index][3]
+    return None
+
+
 def split_text(
     text: str,
     markers: Markers | None = None,
@@ -429,6 +474,8 @@ def split_text(
         return TextSplit(Status.EMPTY, "the article has no text", "", "", (), 0)
     hits, damage = find_markers(text, markers)
     plan = plan_regions(text, hits, damage, no_markers)
+    if plan.reason is None and (short := lenient_shortfall(text, markers)):
+        plan = Plan(Status.BROKEN_MARKER, short, plan.hits)
     if plan.reason is not None:
         return TextSplit(plan.status, plan.reason, "", "", (), len(hits))
 

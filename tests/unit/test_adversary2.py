@@ -229,10 +229,6 @@ def test_unshown_content_between_inert_markers_stays_out_of_free(inner: str) -> 
 # honours only the exact markers. A lenient *begin* only widens what is paid, but a lenient
 # *end* closes a region the CMS keeps open: the text after it, paid for the CMS up to its
 # next exact end, is published.
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary2: [medium] with markers.lenient a variant end marker (##PAIDEND##, full-width) closes a region the CMS keeps open; the paid text after it is published",
-)
 @pytest.mark.parametrize(
     ("text", "name"),
     [

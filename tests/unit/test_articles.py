@@ -9,7 +9,7 @@ import pytest
 
 from paywall.articles import Format, RawArticle, SplitOptions, split_article
 from paywall.metadata import load_schema, reading_minutes
-from paywall.segmentation import NoMarkersPolicy
+from paywall.segmentation import Markers, NoMarkersPolicy
 from tests.conftest import SAMPLES, USER_SAMPLE
 
 ARTICLE_SCHEMA = load_schema("article")
@@ -303,3 +303,28 @@ def test_a_paid_meta_charset_is_neither_honoured_nor_public() -> None:
     assert out.published, out.record.reason
     assert out.record.to_dict()["encoding"] == "gb18030"
     assert "免费导语" in out.free["txt"].decode()
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "<p>免费导语##paidbegin##付费 ##PAIDEND## PAIDTOKEN ##paidend##尾</p>",
+        "<p>免费导语##paidbegin##付费 <b>##PaidEnd##</b> PAIDTOKEN ##paidend##尾</p>",
+        "<p>免费导语##paidbegin##付费 ＃＃ＰＡＩＤＥＮＤ＃＃ PAIDTOKEN</p>",
+        # The CMS honours the exact markers wherever they are written, a comment included.
+        "<p>免费导语<!--##paidbegin##-->付费 ##PAIDEND## PAIDTOKEN <!--##paidend##-->尾</p>",
+    ],
+)
+def test_a_lenient_end_never_shortens_an_html_region(page: str) -> None:
+    options = SplitOptions(markers=Markers(lenient=True))
+    out = split_article(RawArticle("desk", "a.html", page.encode()), options)
+    assert not out.published and out.free == {}
+    assert "PAIDTOKEN" not in json.dumps(out.record.to_dict(), ensure_ascii=False)
+
+
+def test_lenient_html_markers_that_widen_publish() -> None:
+    page = "<p>免费导语##PaidBegin##付费 PAIDTOKEN ##paidend##尾</p>"
+    options = SplitOptions(markers=Markers(lenient=True))
+    out = split_article(RawArticle("desk", "a.html", page.encode()), options)
+    assert out.published, out.record.reason
+    assert b"PAIDTOKEN" not in out.free["html"] and "免费导语" in out.free["txt"].decode()

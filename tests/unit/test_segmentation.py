@@ -11,6 +11,7 @@ from paywall.segmentation import (
     NoMarkersPolicy,
     Status,
     find_markers,
+    lenient_shortfall,
     rebuild,
     split_text,
 )
@@ -310,3 +311,52 @@ def test_property_look_alike_markers_never_publish(marker: str, free: str, paid:
         result = split_text(text)
         assert result.status is Status.BROKEN_MARKER, (marker, text)
         assert result.free == "" and result.paid == ""
+
+
+# ---------------------------------------------------------------- leniency never shortens
+LENIENT = Markers(lenient=True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"免费{B}付费 ##PAIDEND## SECRET {B}x{E}尾",  # upper case end inside an exact region
+        f"免费{B}付费 ＃＃ｐａｉｄｅｎｄ＃＃ SECRET {E}尾",  # full-width, then the exact end
+        f"免费{B}付费 ## paid end ## SECRET {E}尾",  # inner spaces
+        f"免费{B}付费 ##paid\u3000end## SECRET {E}尾",  # ideographic space
+        f"免费{B}付费 ##PaidEnd##SECRET",  # an unclosed exact region is paid to the end
+        f"a{B}b{E}c{B}付费 ##PAIDEND## SECRET {E}d",  # the second region of several
+        f"免费{B}付费 ##PAIDEND## SECRET ##PAIDBEGIN## y {E}尾",  # re-opened leniently later
+    ],
+)
+def test_a_lenient_end_inside_an_exact_region_is_refused(text: str) -> None:
+    result = split_text(text, LENIENT)
+    # Refused: by the shortfall check, or (an exact end after the variant) as unmatched.
+    assert result.status in (Status.BROKEN_MARKER, Status.UNMATCHED_END), result.free
+    assert not result.published and result.free == ""
+    assert "SECRET" not in (result.reason or "")
+    if result.status is Status.BROKEN_MARKER:
+        assert "never shorten" in (result.reason or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "free"),
+    [
+        (f"免费##PaidBegin##付费{E}尾", "免费尾"),  # a lenient begin only widens
+        (f"免费##PAIDBEGIN##付费 {B} 付费{E}尾", None),  # nested: refused as before
+        (f"免费{B}付费{E}尾 ##PAIDBEGIN##更多##PaidEnd##", "免费尾 "),  # lenient-only region
+        ("免费##PAIDBEGIN##付费##PAIDEND##尾", "免费尾"),  # no exact marker at all
+        (f"免费{B}付费{E}尾", "免费尾"),
+    ],
+)
+def test_lenient_markers_that_cover_every_exact_region_split(text: str, free: str | None) -> None:
+    result = split_text(text, LENIENT)
+    if free is None:
+        assert result.status is Status.NESTED_BEGIN
+    else:
+        assert (result.status, result.free) == (Status.OK, free), result.reason
+
+
+def test_lenient_shortfall_is_off_for_strict_markers() -> None:
+    assert lenient_shortfall(f"{B}x ##PAIDEND## y{E}", Markers()) is None
+    assert lenient_shortfall(f"{B}x ##PAIDEND## y{E}", LENIENT) is not None
