@@ -298,6 +298,8 @@ def _look_alike(
         run_shape = run.group().translate(mapping)
         for fragment in scanner.fragments:
             at = run_shape.find(fragment)
+            while at >= 0 and _ordinary_words(remainder, run, run_shape, at, fragment):
+                at = run_shape.find(fragment, at + 1)
             if at < 0:
                 continue
             start = run.start()
@@ -306,7 +308,57 @@ def _look_alike(
                     break
                 start += hit.end - hit.start - 1
             return _describe(text, start, run.group(), at)
-    return None  # pragma: no cover - the joined runs held a fragment, so one run does
+    return None
+
+
+def _span(run: str, at: int, length: int) -> tuple[int, int]:
+    """The code points of ``run`` (first, last index) whose skeleton is ``at:at+length``."""
+    mapping = table()
+    produced = 0
+    first = 0
+    found = False
+    for index, char in enumerate(run):
+        produced += len(mapping.get(ord(char), char))
+        if not found and produced > at:
+            first, found = index, True
+        if produced >= at + length:
+            return first, index
+    return first, len(run) - 1
+
+
+def _ordinary_words(remainder: str, run: re.Match[str], shape: str, at: int, fragment: str) -> bool:
+    """Whether a fragment found in a run is ordinary writing, not a damaged marker.
+
+    Only plain ASCII writing can be ordinary (a full-width, homoglyph, invisible or NBSP
+    code point is a disguise). The marker's word alone is a look-alike only when written
+    as one word: with a whitespace between its parts ("He paid end-to-end", "unpaid begin
+    dates") it is English. An edge fragment ("#paid", "end#") is ordinary only as a lone
+    hashtag-like word: its punctuation once in the whole run, and a word break inside it
+    ("weekend #paid", "# paid") or no letter or digit on its open side ("#paid content").
+    The whole marker's shape, the word written solid ("paidend"), doubled or two-sided
+    punctuation ("##paid end", "#paid end#") and a word running on ("#paidcontent") stay
+    look-alikes.
+    """
+    text = run.group()
+    first, last = _span(text, at, len(fragment))
+    written = text[first : last + 1]
+    if any(c not in _BREAKS and not (c.isascii() and c.isprintable()) for c in written):
+        return False
+    if fragment.isalnum():
+        return any(c in _BREAKS for c in written)
+    lead, trail = not fragment[0].isalnum(), not fragment[-1].isalnum()
+    if lead == trail or shape.count(fragment[0] if lead else fragment[-1]) != 1:
+        return False  # the whole marker's shape, or its punctuation more than once
+    if any(c in _BREAKS for c in written):
+        return True  # the punctuation belongs to another word ("weekend #paid", "# paid")
+    where = run.start() + last + 1 if lead else run.start() + first - 1
+    neighbour = remainder[where] if 0 <= where < len(remainder) else ""
+    return not neighbour.isalnum()
+
+
+# Word breaks of ordinary writing: ASCII whitespace only (any other space inside a
+# marker's words is a disguise).
+_BREAKS = " \t\n\r"
 
 
 def _describe(text: str, run_start: int, run: str, at: int) -> str:

@@ -684,10 +684,6 @@ def test_nesting_past_the_limit_is_a_status() -> None:
 # '#', so ordinary English around a correct paywall quarantines the article: "paid
 # end-to-end", "the paid end user", "unpaid begin dates", a "#paid" hashtag. Neither the
 # CMS nor a reader sees a marker there; the whole English-language desk fails closed.
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary2: [low, availability] ordinary words 'paid end' / 'paid begin' / '#paid' in free text quarantine a correctly marked article as broken_marker",
-)
 @pytest.mark.parametrize(
     "words",
     ["He paid end-to-end costs.", "the paid end user", "Unpaid begin dates", "#paid content"],

@@ -360,3 +360,45 @@ def test_lenient_markers_that_cover_every_exact_region_split(text: str, free: st
 def test_lenient_shortfall_is_off_for_strict_markers() -> None:
     assert lenient_shortfall(f"{B}x ##PAIDEND## y{E}", Markers()) is None
     assert lenient_shortfall(f"{B}x ##PAIDEND## y{E}", LENIENT) is not None
+
+
+# ---------------------------------------------------------------- ordinary words are words
+@pytest.mark.parametrize(
+    "words",
+    [
+        "He paid end-to-end costs.",
+        "the paid end user",
+        "Unpaid begin dates",
+        "#paid content",
+        "They paid\nend users",
+        "the weekend #paid",
+        "I paid, begin again",
+        "paid begin paid end",
+        "# paid subscribers",  # a Markdown heading
+        "the #paid.",
+    ],
+)
+def test_ordinary_words_with_a_word_break_are_not_look_alikes(words: str) -> None:
+    result = split_text(f"Title\n{words} {B}paid body{E} {words}")
+    assert result.status is Status.OK, result.reason
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        "paidend",  # solid: no word break
+        "PAIDBEGIN",
+        "##paid end",  # doubled punctuation
+        "paid end##",
+        "#paid end#",  # punctuation on both sides
+        "#paidcontent",  # the hashtag runs into more letters
+        "ｐａｉｄ ｅｎｄ",  # full-width: a disguise even with a space
+        "pаid end",  # Cyrillic а
+        "paid\u00a0end",  # NBSP
+        "paid\u3000begin",  # ideographic space
+        "paid\u200b end",  # an invisible inside
+    ],
+)
+def test_damage_and_disguise_stay_look_alikes(damaged: str) -> None:
+    result = split_text(f"Title\nfree {damaged} {B}paid body{E} tail")
+    assert result.status is Status.BROKEN_MARKER, damaged
