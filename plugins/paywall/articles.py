@@ -50,6 +50,8 @@ __all__ = [
 
 log = logging.getLogger("paywall.articles")
 
+# Encodings a begin marker may be written in (as decoding.hidden_markers counts them).
+_MARKER_CODECS = ("utf-8", "utf-16-le", "utf-16-be", "gb18030", "big5hkscs")
 _HTML_SNIFF = re.compile(rb"^\s*(<!doctype html|<html|<head|<body|<article|<div|<p[\s>])", re.I)
 _TITLE_LIMIT = 300
 
@@ -296,11 +298,22 @@ def _record_text(record: ArticleRecord) -> list[str]:
     return record_strings([record.title, list(record.warnings), record.reason, ld])
 
 
-def _first_marker_bytes(data: bytes, markers: Markers) -> bytes | None:
-    """The begin marker as the bytes hold it first (UTF-8, which is the ASCII of the default
-    markers and of GBK/Big5 alike), or None: where a paid region may start."""
-    needle = markers.begin.encode("utf-8", "surrogatepass")
-    return needle if needle in data else None
+def _paid_from(data: bytes, markers: Markers) -> int | None:
+    """The first byte where a begin marker may be written (exact, in any encoding an article
+    may use; with lenient markers also its ASCII case and spacing variants), or None."""
+    found = []
+    for codec in _MARKER_CODECS:
+        try:
+            at = data.find(markers.begin.encode(codec))
+        except UnicodeError:
+            continue
+        if at >= 0:
+            found.append(at)
+    if markers.lenient and markers.begin.isascii():
+        spaced = b"[ \t]*".join(re.escape(bytes([c])) for c in markers.begin.encode())
+        if match := re.search(spaced, data, re.IGNORECASE):
+            found.append(match.start())
+    return min(found, default=None)
 
 
 def _split_article(article: RawArticle, options: SplitOptions) -> Outputs:
@@ -313,7 +326,7 @@ def _split_article(article: RawArticle, options: SplitOptions) -> Outputs:
             article.data,
             charset_from_content_type(article.content_type),
             html=fmt is Format.HTML,
-            paid_from=_first_marker_bytes(article.data, markers),
+            paid_from=_paid_from(article.data, markers),
         )
     except DecodeError as exc:
         record = ArticleRecord(**base, status=exc.reason, title=None, reason=exc.detail)

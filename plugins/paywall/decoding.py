@@ -118,13 +118,13 @@ def decode(
     declared: str | None = None,
     *,
     html: bool = False,
-    paid_from: bytes | None = None,
+    paid_from: int | None = None,
 ) -> Decoded:
     """Decode article bytes; raise DecodeError with reason empty/binary/undecodable.
 
     ``declared`` is a charset label from the transport (HTTP ``Content-Type``); the
     document's own ``<meta charset>`` or XML prolog counts only for HTML (``html``), and
-    only when it is written before ``paid_from`` (the begin marker's bytes): a declaration
+    only when it is written before byte ``paid_from`` (where a begin marker may be): a declaration
     that may lie in a paid region must not decide how the free half reads, nor be named in
     the public record.
     """
@@ -136,7 +136,7 @@ def decode(
     return decoded
 
 
-def _decode(data: bytes, declared: str | None, html: bool, paid_from: bytes | None) -> Decoded:
+def _decode(data: bytes, declared: str | None, html: bool, paid_from: int | None) -> Decoded:
     if not data or not data.strip():
         raise DecodeError("empty", "the input has no content")
 
@@ -163,9 +163,7 @@ def _decode(data: bytes, declared: str | None, html: bool, paid_from: bytes | No
     candidates: list[tuple[str, str]] = [("utf-8", "utf-8")]
     if declared and (transport := resolve_label(declared)):
         candidates.append((transport, "declared"))
-    head = data[:4096]
-    if paid_from and (cut := head.find(paid_from)) >= 0:
-        head = head[:cut]
+    head = data[: 4096 if paid_from is None or paid_from < 0 else min(4096, paid_from)]
     match = (_META_CHARSET.search(head) or _XML_ENCODING.search(head)) if html else None
     if match and (own := resolve_label(match.group(1).decode("ascii", "replace"))):
         # As browsers do: a document cannot declare itself UTF-16 in ASCII-compatible bytes,

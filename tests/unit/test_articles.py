@@ -328,3 +328,24 @@ def test_lenient_html_markers_that_widen_publish() -> None:
     out = split_article(RawArticle("desk", "a.html", page.encode()), options)
     assert out.published, out.record.reason
     assert b"PAIDTOKEN" not in out.free["html"] and "免费导语" in out.free["txt"].decode()
+
+
+@pytest.mark.parametrize(
+    ("begin", "lenient"),
+    [
+        ("##paidbegin##", False),
+        ("<!--##paidbegin##-->", False),  # the CMS honours it in a comment too
+        ("##PaidBegin##", True),
+        ("## PAID begin ##", True),
+    ],
+)
+def test_no_charset_declared_after_a_begin_marker_decides(begin: str, lenient: bool) -> None:
+    page = (
+        f"<p>免费导语，这是免费的部分。{begin}<meta http-equiv='Content-Type' "
+        "content='text/html; charset=big5'>付费正文是订阅内容。##paidend##结尾</p>"
+    )
+    options = SplitOptions(markers=Markers(lenient=lenient))
+    out = split_article(RawArticle("desk", "a.html", page.encode("gb18030")), options)
+    assert out.record.to_dict().get("encoding") != "big5", out.record.to_dict()
+    if out.published:
+        assert "免费导语" in out.free["txt"].decode()
