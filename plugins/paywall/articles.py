@@ -7,6 +7,7 @@ the traceback's frames in the log) so the rest of its chunk goes on.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -30,6 +31,7 @@ from paywall.segmentation import (
     NoMarkersPolicy,
     Segment,
     Status,
+    count_markers,
     find_markers,
     lenient_shortfall,
     segment_dicts,
@@ -331,7 +333,12 @@ def _split_article(article: RawArticle, options: SplitOptions) -> Outputs:
     except DecodeError as exc:
         record = ArticleRecord(**base, status=exc.reason, title=None, reason=exc.detail)
         return Outputs(record, {}, {}, digests)
-    if problem := hidden_markers(article.data, decoded.text, (markers.begin, markers.end)):
+    if problem := hidden_markers(
+        article.data,
+        decoded.text,
+        (markers.begin, markers.end),
+        functools.partial(count_markers, markers=markers),
+    ):
         record = ArticleRecord(**base, status=Status.UNDECODABLE.value, title=None, reason=problem)
         return Outputs(record, {}, {}, digests)
 

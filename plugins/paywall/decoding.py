@@ -267,12 +267,18 @@ def _plausible(as_gb: str, as_big5: str) -> str | None:
 _MARKER_CODECS = ("utf-8", "utf-16-le", "utf-16-be", "gb18030", "big5hkscs")
 
 
-def hidden_markers(data: bytes, text: str, markers: tuple[str, ...]) -> str | None:
+def hidden_markers(
+    data: bytes,
+    text: str,
+    markers: tuple[str, ...],
+    count: Callable[[str], int] | None = None,
+) -> str | None:
     """Why a decoding cannot be trusted: the raw bytes spell a marker (in any encoding an
     article may use) more often than the decoded text shows it. The CMS splits its own text
     at markers those bytes plainly hold, so a decoding that makes them vanish (GBK bytes
-    labelled UTF-16, say) would publish paid text in disguise. None when every marker the
-    bytes hold survives."""
+    labelled UTF-16, say) would publish paid text in disguise. ``count`` (how many markers
+    a text holds, variants included) is also asked of every other reading of the bytes:
+    none may show more markers than the chosen one. None when every marker survives."""
     for marker in markers:
         shown = text.count(marker)
         for codec in _MARKER_CODECS:
@@ -280,9 +286,17 @@ def hidden_markers(data: bytes, text: str, markers: tuple[str, ...]) -> str | No
                 needle = marker.encode(codec)
             except UnicodeError:
                 continue
-            if data.count(needle) > shown:
+            if (held := data.count(needle)) > shown:
                 return (
-                    f"the bytes hold {data.count(needle)} marker(s) ({codec}) but the chosen "
-                    f"decoding shows {shown}: the charset is ambiguous"
+                    f"the bytes hold {held} marker(s) ({codec}) but the chosen decoding "
+                    f"shows {shown}: the charset is ambiguous"
+                )
+    if count is not None:
+        shown = count(text)
+        for codec in _MARKER_CODECS:
+            if (held := count(data.decode(codec, "replace"))) > shown:
+                return (
+                    f"the bytes read as {codec} show {held} marker(s) but the chosen decoding "
+                    f"shows {shown}: the charset is ambiguous"
                 )
     return None

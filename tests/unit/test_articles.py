@@ -349,3 +349,24 @@ def test_no_charset_declared_after_a_begin_marker_decides(begin: str, lenient: b
     assert out.record.to_dict().get("encoding") != "big5", out.record.to_dict()
     if out.published:
         assert "免费导语" in out.free["txt"].decode()
+
+
+@pytest.mark.parametrize(
+    ("begin", "end"),
+    [("##PAIDBEGIN##", "##PaidEnd##"), ("＃＃ｐａｉｄｂｅｇｉｎ＃＃", "＃＃ｐａｉｄｅｎｄ＃＃")],
+)
+@pytest.mark.parametrize("charset", ["utf-16", "big5"])
+def test_lenient_markers_lost_in_decoding_quarantine(begin: str, end: str, charset: str) -> None:
+    # The same attack with the variants a lenient source honours: the bytes (read as
+    # GB18030) show markers, the declared decoding does not.
+    text = f"标题\n免费导语，这是免费的部分。{begin}付费正文PAIDTOKEN是订阅内容。{end}结尾"
+    raw = RawArticle(
+        "desk", "a.txt", text.encode("gb18030"), content_type=f"text/plain; charset={charset}"
+    )
+    options = SplitOptions(markers=Markers(lenient=True), no_markers=NoMarkersPolicy.ALL_FREE)
+    out = split_article(raw, options)
+    if charset == "utf-16":
+        assert not out.published and out.free == {}
+        assert out.record.status == "undecodable"
+    elif out.published:  # a declared Big5 shows the ASCII variants too: split, mis-decoded
+        assert "PAIDTOKEN" not in out.free["txt"].decode()
