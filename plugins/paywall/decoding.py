@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -219,6 +220,7 @@ def _decode(data: bytes, declared: str | None, html: bool, paid_from: int | None
 _MIN_EVIDENCE = 8
 _COMMON_SHARE = 0.9
 _MARGIN = 0.3
+_SAMPLE = 1 << 16
 
 
 def _common_gb(char: str) -> bool:
@@ -244,8 +246,16 @@ def _common_big5(char: str) -> bool:
 
 
 def _share(text: str, common: Callable[[str], bool]) -> tuple[float, int]:
-    wide = [c for c in text if not c.isascii()]
-    return (sum(map(common, wide)) / len(wide) if wide else 0.0), len(wide)
+    """The share of non-ASCII characters that are common, and how many there are, over the
+    text's first ``_SAMPLE`` characters (plenty of evidence; each distinct character is
+    judged once). Only which reading is right depends on it: markers are checked on the
+    whole text (:func:`hidden_markers`)."""
+    counts = Counter(text[:_SAMPLE])
+    wide = {char: n for char, n in counts.items() if not char.isascii()}
+    total = sum(wide.values())
+    if not total:
+        return 0.0, 0
+    return sum(n for char, n in wide.items() if common(char)) / total, total
 
 
 def _plausible(as_gb: str, as_big5: str) -> str | None:
@@ -294,7 +304,8 @@ def hidden_markers(
     if count is not None:
         shown = count(text)
         for codec in _MARKER_CODECS:
-            if (held := count(data.decode(codec, "replace"))) > shown:
+            reading = data.decode(codec, "replace")
+            if reading != text and (held := count(reading)) > shown:
                 return (
                     f"the bytes read as {codec} show {held} marker(s) but the chosen decoding "
                     f"shows {shown}: the charset is ambiguous"
