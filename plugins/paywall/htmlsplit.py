@@ -299,6 +299,25 @@ class _AttrPolicy:
         at = bisect.bisect_right(self._starts, offset) - 1
         return at >= 0 and offset < self._ends[at]
 
+    def tag_in_paid(self, element: Any, offset: int) -> bool:
+        """Whether any character of the element's own start tag (from ``<`` to ``>``, its
+        attribute values included) lies in a paid region of the source: a region may sit
+        between two attributes of one tag (``<a data-a='BEGIN' href=... data-b='END'>``)."""
+        if self.in_paid(offset):
+            return True
+        nxt = bisect.bisect_right(self._starts, offset)
+        if nxt >= len(self._starts):
+            return False
+        # The tag ends at its own '>' (maybe one inside a quoted value): at or after the
+        # first '>' from its start; the parser's span says where.
+        gt = self._source.find(">", offset)
+        end = len(self._source) if gt < 0 else gt + 1
+        location = getattr(element, "source_location", None)
+        span = getattr(location, "start_tag", None)
+        if span is not None:
+            end = max(end, offset + span.end_offset - span.start_offset)
+        return self._starts[nxt] < end
+
     def own_offset(self, element: Any) -> int | None:
         """The source offset of the element's own start tag; None for an element the
         parser made itself (implied, or a copy of one seen before)."""
@@ -327,7 +346,7 @@ class _AttrPolicy:
         if not attrs or opened_in_paid:
             return f"<{name}>"
         offset = self.own_offset(element)
-        if offset is None or self.in_paid(offset):
+        if offset is None or self.tag_in_paid(element, offset):
             return f"<{name}>"
         if name in ("html", "body"):
             location = getattr(element, "source_location", None)
@@ -357,7 +376,7 @@ class _AttrPolicy:
 
     def head_child_is_free(self, element: Any) -> bool:
         offset = self.own_offset(element)
-        return offset is not None and not self.in_paid(offset)
+        return offset is not None and not self.tag_in_paid(element, offset)
 
 
 class _Half:
@@ -458,6 +477,22 @@ def _head_markup(head: Any, title: str | None, kinds: NodeKinds, policy: _AttrPo
         out.append(f"<title>{html.escape(title, quote=False)}</title>")
     out.append("</head>")
     return "".join(out)
+
+
+def _head_title_is_free(flat: Flat, kinds: NodeKinds, policy: _AttrPolicy) -> bool:
+    """Whether the head's own first <title> (the one ``flat.head_title`` reads) was written
+    outside every paid region of the source, inert markers' regions included. Its text is
+    no visible text, so the markers around it bound nothing the page shows."""
+    if flat.head_title is None:
+        return False
+    for kind, node in zip(flat.kinds, flat.items, strict=True):
+        if kind != HEAD:
+            continue
+        for child in node.children:
+            if kinds.get(type(child)) == ELEMENT_NODE and child.tag == "title":
+                return policy.head_child_is_free(child)
+        return False
+    return False
 
 
 @dataclass(slots=True)
@@ -661,6 +696,10 @@ def _reconstruction_bound(document: str) -> int:
     return estimate
 
 
+# The only characters a region may hold and still count as holding no text: HTML's own
+# whitespace (str.strip() also drops U+1680 OGHAM SPACE MARK, a visible dash, and other
+# spaces a reader sees).
+_HTML_SPACE = " \t\n\f\r"
 # Stand-ins for the markers of the source in the CMS-reading variant: private-use
 # characters (never marker characters, never whitespace), an index in base 1024.
 _SENTINEL = re.compile("\ue001([\ue400-\ue7ff]{3})\ue002")
@@ -690,6 +729,22 @@ def _node_strings(node: Any, kinds: NodeKinds) -> list[str]:
     if kind == DOCTYPE_NODE:
         return [node.name or "", node.public_id or "", node.system_id or ""]
     return [getattr(node, "data", "") or ""]
+
+
+def _cms_regions(raw: list[MarkerHit], size: int) -> list[tuple[int, int]]:
+    """The CMS's reading of the raw source: each begin marker to the next end marker (or
+    the end of the source), markers included, in source offsets."""
+    regions: list[tuple[int, int]] = []
+    open_at: int | None = None
+    for hit in raw:
+        if hit.kind == "begin" and open_at is None:
+            open_at = hit.start
+        elif hit.kind == "end" and open_at is not None:
+            regions.append((open_at, hit.end))
+            open_at = None
+    if open_at is not None:
+        regions.append((open_at, size))
+    return regions
 
 
 def _source_markers(
@@ -759,12 +814,12 @@ def _source_markers(
         nonlocal ink
         last = 0
         for match in _SENTINEL.finditer(text):
-            if visible and not ink and text[last : match.start()].strip():
+            if visible and not ink and text[last : match.start()].strip(_HTML_SPACE):
                 ink = True
             events.append((_sentinel_index(match.group(1)), visible, ink))
             ink = False
             last = match.end()
-        if visible and not ink and text[last:].strip():
+        if visible and not ink and text[last:].strip(_HTML_SPACE):
             ink = True
 
     for kind, item in zip(flat.kinds, flat.items, strict=True):
@@ -1056,6 +1111,10 @@ def _split_with(
     # Where each visible marker is written, proving the CMS reads the same regions.
     source = _normalized(document)
     located: list[MarkerHit] = []
+    # Every region the CMS reads (inert markers included): nothing written in one -- a
+    # start tag's attributes, a head element, the title -- reaches the free half.
+    exact = Markers(markers.begin, markers.end)
+    cms_regions = _cms_regions(marker_hits(source, exact), len(source))
     if damage is None and (hits_all or literal):
         found_at, disagreement = _source_markers(source, markers, hits_all, parse_document, kinds)
         if disagreement is not None:
@@ -1102,27 +1161,28 @@ def _split_with(
             return False
         return not any(cut_from < b and a < resume for cut_from, resume in paid_spans)
 
-    title = None
-    if titled is not None and (span := _span(flat, titled)) is not None and span_is_free(span):
-        title = proven_free(visible_all[span.start : span.end])
-    if title is None:
-        title = proven_free(flat.head_title)
-    if title is None and (h1 := _first_visible(flat, ("h1",)).get("h1")) is not None:
-        span = _span(flat, h1)
-        if span is not None and root_start <= span.start <= span.end <= root_end:
-            title = proven_free(visible_all[span.start : span.end]) if span_is_free(span) else None
-
     # The regions in source offsets: an attribute reaches the free half only from a start
     # tag written outside them (a region without a located marker runs to the source's
-    # start or end).
+    # start or end), and outside every region the CMS reads.
     if len(located) == len(hits):
         begin_src = {h.end: located[i].start for i, h in enumerate(hits) if h.kind == "begin"}
         end_src = {h.start: located[i].end for i, h in enumerate(hits) if h.kind == "end"}
     else:
         begin_src, end_src = {}, {}
     policy = _AttrPolicy(
-        [(begin_src.get(a, 0), end_src.get(b, len(source))) for a, b in plan.regions], source
+        [(begin_src.get(a, 0), end_src.get(b, len(source))) for a, b in plan.regions] + cms_regions,
+        source,
     )
+
+    title = None
+    if titled is not None and (span := _span(flat, titled)) is not None and span_is_free(span):
+        title = proven_free(visible_all[span.start : span.end])
+    if title is None and _head_title_is_free(flat, kinds, policy):
+        title = proven_free(flat.head_title)
+    if title is None and (h1 := _first_visible(flat, ("h1",)).get("h1")) is not None:
+        span = _span(flat, h1)
+        if span is not None and root_start <= span.start <= span.end <= root_end:
+            title = proven_free(visible_all[span.start : span.end]) if span_is_free(span) else None
 
     # The visible text of each half and the segments follow from the plan alone.
     segments = _segments(visible, paid_spans, plan.regions)

@@ -79,8 +79,11 @@ def test_marker_like_strings_in_code_and_attributes_are_inert_and_code_stays_out
     result = split_html(page)
     assert result.status is Status.OK
     assert "secret" not in result.free_html
-    # The attribute of a free element is free content; the script is code: never copied.
-    assert f'title="{B} {E}"' in result.free_html and "<script" not in result.free_html
+    # The script is code: never copied. The <p>'s start tag holds a region the CMS reads
+    # (between the markers of its title): nothing written there reaches the free half, so
+    # the element keeps no attribute (adversary2 F1).
+    assert "<script" not in result.free_html and "title=" not in result.free_html
+    assert "<p>a<span" in result.free_html
     # A lone begin in the attribute would open a region for the CMS over "a": refused.
     lone = split_html(f'<script>x="{E}"</script><p title="{B}">a{B}secret{E}b</p>')
     assert lone.status is Status.HIDDEN_MARKER and not lone.free_html
