@@ -159,7 +159,23 @@ FREE_ATTRS = ROOT_ATTRS | frozenset(
     }
 )
 _URL_ATTRS = frozenset({"href", "src", "cite"})
-_SCRIPT_URL = re.compile(r"^[\x00-\x20]*(?:javascript|vbscript)\s*:", re.IGNORECASE)
+# A URL's scheme as a browser reads it (WHATWG URL parser): leading and trailing C0
+# controls and spaces stripped, every ASCII tab and newline removed anywhere, so
+# "java<TAB>script:" and "jav&#x0D;ascript:" are javascript: URLs.
+_URL_STRIP = "".join(map(chr, range(0x21)))
+_URL_DROP = str.maketrans("", "", "\t\n\r")
+_URL_SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*):")
+# Schemes whose URL runs code or carries a document of its own: never in the free half.
+_UNSAFE_SCHEMES = frozenset({"javascript", "vbscript", "livescript", "data"})
+
+
+def _unsafe_url(value: str) -> bool:
+    """Whether a browser would read ``value`` as a URL with a script-running scheme."""
+    url = value.strip(_URL_STRIP).translate(_URL_DROP)
+    scheme = _URL_SCHEME.match(url)
+    return scheme is not None and scheme.group(1).lower() in _UNSAFE_SCHEMES
+
+
 # Element names the free half may carry; any other name (custom elements included: a
 # name can spell text) is written as <span>.
 _KNOWN_TAGS = BLOCKS | frozenset(
@@ -358,7 +374,7 @@ class _AttrPolicy:
         for key, value in attrs.items():
             if key in allowed and key in own:
                 text = _attr_text(value)
-                if key in _URL_ATTRS and _SCRIPT_URL.match(text):
+                if key in _URL_ATTRS and _unsafe_url(text):
                     continue
                 parts.append(f'{key}="{html.escape(text, quote=True)}"')
         return "<" + " ".join(parts) + ">"
@@ -466,7 +482,7 @@ def _head_markup(head: Any, title: str | None, kinds: NodeKinds, policy: _AttrPo
                 viewport = True
         elif child.tag == "link" and (href := _attr_text(attrs.get("href"))):
             rel = set(_attr_text(attrs.get("rel")).lower().split())
-            if _SCRIPT_URL.match(href):
+            if _unsafe_url(href):
                 continue
             if "canonical" in rel and not canonical:
                 out.append(f'<link rel="canonical" href="{html.escape(href)}">')
