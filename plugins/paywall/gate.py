@@ -66,6 +66,7 @@ HOT_LIMIT = 16
 _PUBLIC_SEP = "\uffff"
 _PAID_SEP = "\ufffe"
 _KEEP_SEPS = re.compile("[^\\w\\ufffe\\uffff]+|_+")
+_COMMENT_CLOSE = re.compile("--!?>")
 _CLOSERS = {name: re.compile(f"</{name}", re.IGNORECASE) for name in ("script", "style")}
 
 
@@ -152,8 +153,7 @@ def _markup_parts(document: str) -> tuple[str, list[str]]:
             at = lt + 1
             continue
         if document.startswith("<!--", lt):
-            close = document.find("-->", lt + 4)
-            stop = size if close < 0 else close + 3
+            stop = _comment_end(document, lt + 4)
             others.append(document[lt:stop])
             at = stop
             continue
@@ -171,6 +171,18 @@ def _markup_parts(document: str) -> tuple[str, list[str]]:
             others.append(document[at:stop])
             at = stop
     return html.unescape("".join(texts)), [html.unescape(o) for o in others]
+
+
+def _comment_end(document: str, body: int) -> int:
+    """Where a comment whose body starts at ``body`` (just past ``<!--``) ends, as the
+    WHATWG tokenizer reads it: ``<!-->`` and ``<!--->`` are empty comments closed at once
+    (abrupt closing), and ``--!>`` closes a comment as ``-->`` does."""
+    if document.startswith(">", body):
+        return body + 1
+    if document.startswith("->", body):
+        return body + 2
+    close = _COMMENT_CLOSE.search(document, body)  # one scan to the first closer
+    return len(document) if close is None else close.end()
 
 
 def record_strings(value: Any) -> list[str]:

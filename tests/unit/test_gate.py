@@ -18,6 +18,8 @@ from paywall.gate import (
 )
 from paywall.segmentation import Markers
 
+B, E = "##paidbegin##", "##paidend##"
+
 # Two disjoint pools of common Chinese characters: free text never shares a run by chance.
 PAID_POOL = (
     "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动"
@@ -206,3 +208,22 @@ def test_own_markup_is_not_article_text() -> None:
     assert find_paid_text(["paid"], {"free html": html_parts(page)}) is not None
     own = html_parts(page, ("paywall-paid", "data-paywall-section"))
     assert find_paid_text(["paid"], {"free html": own}) is None
+
+
+@pytest.mark.parametrize(
+    "opener",
+    ["<!-->", "<!--->", "<!-- a --!>", "<!---->", "<!-- a -- b --!>", "<!--!-->", "<!-- <!-- -->"],
+)
+def test_the_raw_scan_ends_comments_where_a_browser_does(opener: str) -> None:
+    # Abrupt empty comments and '--!>' close a comment at once (adversary2 F8): the text
+    # after them is visible paid text the backstop must protect.
+    source = f"<p>free{B}{opener}PAIDTOKEN<!-- c -->{E}tail</p>"
+    regions = raw_paid_regions(source, Markers(B, E), markup=True)
+    assert any("PAIDTOKEN" in region for region in regions), regions
+
+
+def test_many_comments_closed_by_bang_stay_linear() -> None:
+    # One scan per comment to its own closer, never to the end of the page.
+    source = f"<p>free{B}" + "<!-- c --!>x" * 50_000 + f"{E}tail</p>"
+    regions = raw_paid_regions(source, Markers(B, E), markup=True)
+    assert regions == ["x" * 50_000]
