@@ -641,7 +641,14 @@ _FORMATTING_TAG = re.compile(r"<(/?)([abcefinstuABCEFINSTU][a-zA-Z]{0,5})(?=[\s/
 # page stays far below it; re-created elements beyond it make the work superlinear.
 ELEMENTS_PER_TAG = 8
 _ELEMENTS_SLACK = 256
-_CLONE_SLACK = 100_000
+# Re-created elements are bounded in the bytes they write (a start and an end tag each),
+# not in their number: seven long-named formatting elements left open stayed under a
+# bound of elements and wrote ~27 bytes per input byte (adversary2 F5).
+_CLONE_BYTES_PER_BYTE = 16  # an estimate: it counts a round per tag of a gap
+_CLONE_SLACK = 65_536
+# And every split's outputs together (both halves, HTML and text) against its input.
+OUTPUT_BYTES_PER_BYTE = 8
+_OUTPUT_SLACK = 8_192  # the rebuilt head, a doctype: a small page's fixed cost
 _MAX_OPEN_FORMATTING = 4096
 _NO_DEPTH_LIMIT = 10**9
 _OUT_OF_PROPORTION = (
@@ -652,7 +659,7 @@ _OUT_OF_PROPORTION = (
 
 
 def _clone_budget(document: str) -> int:
-    return 2 * len(document) + _CLONE_SLACK
+    return _CLONE_BYTES_PER_BYTE * len(document) + _CLONE_SLACK
 
 
 def _variant_elements(variant: str) -> int:
@@ -665,14 +672,16 @@ def _variant_elements(variant: str) -> int:
 
 
 def _reconstruction_bound(document: str) -> int:
-    """An estimate, before parsing, of how many elements the parser will re-create
-    (reconstruction of the active formatting elements): formatting elements left open,
-    with Noah's ark, times the text runs and tags that re-open them. A source scan at C
-    speed per tag, Python only per formatting tag. Past the caller's budget the page is
-    refused before the parser (C, but without a bound of its own) builds the copies."""
+    """An estimate, before parsing, of how many bytes the elements the parser will
+    re-create (reconstruction of the active formatting elements) write: formatting
+    elements left open, with Noah's ark, each costing its start and end tag, times the
+    text runs and tags that re-open them. A source scan at C speed per tag, Python only
+    per formatting tag. Past the caller's budget the page is refused before the parser (C,
+    but without a bound of its own) builds the copies."""
     by_name: dict[str, list[str]] = {}
     counts: dict[str, int] = {}
     open_now = 0
+    open_bytes = 0  # what one round of copies of the open elements writes
     estimate = 0
     previous = 0
     budget = _clone_budget(document)
@@ -680,10 +689,11 @@ def _reconstruction_bound(document: str) -> int:
         name = match.group(2).lower()
         if name not in _FORMATTING_NAMES:
             continue
+        cost = 2 * len(name) + 5  # <name></name>
         if open_now:
             # Copies are made when text or a tag follows a closed copy; copies close only
             # at a tag: at most one round per tag of the gap, and one more.
-            estimate += open_now * (document.count("<", previous, match.start()) + 1)
+            estimate += open_bytes * (document.count("<", previous, match.start()) + 1)
             if estimate > budget:
                 return estimate
         previous = match.end()
@@ -693,22 +703,25 @@ def _reconstruction_bound(document: str) -> int:
                 key = keys.pop()
                 counts[key] -= 1
                 open_now -= 1
+                open_bytes -= cost
             continue
         if name in ("a", "nobr") and keys:  # a new one closes the open one first
             key = keys.pop()
             counts[key] -= 1
             open_now -= 1
+            open_bytes -= cost
         key = match.group(0).lower()
         if counts.get(key, 0) >= 3:  # Noah's ark: the earliest identical one goes
             keys.remove(key)
         else:
             counts[key] = counts.get(key, 0) + 1
             open_now += 1
+            open_bytes += cost
             if open_now > _MAX_OPEN_FORMATTING:
                 return budget + 1
         keys.append(key)
     if open_now:
-        estimate += open_now * (document.count("<", previous) + 1)
+        estimate += open_bytes * (document.count("<", previous) + 1)
     return estimate
 
 
@@ -1286,13 +1299,18 @@ def _split_with(
         elif kind == DOCTYPE:
             free.content("<!doctype html>")
 
+    free_html, paid_html = "".join(free.html), "".join(paid.html)
+    free_text, paid_text = _tidy_text(free.text), _tidy_text(paid.text)
+    written = len(free_html) + len(paid_html) + len(free_text) + len(paid_text)
+    if written > OUTPUT_BYTES_PER_BYTE * len(document) + _OUTPUT_SLACK:
+        return _refuse(Status.INVALID_HTML, _OUT_OF_PROPORTION, len(hits))
     return HtmlSplit(
         plan.status,
         None,
-        "".join(free.html),
-        "".join(paid.html),
-        _tidy_text(free.text),
-        _tidy_text(paid.text),
+        free_html,
+        paid_html,
+        free_text,
+        paid_text,
         tuple(segments),
         len(hits),
         title,
