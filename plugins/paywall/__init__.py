@@ -3,4 +3,4 @@
 The core is Airflow-free; ``paywall.airflow_adapter`` is the only module importing Airflow.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"
