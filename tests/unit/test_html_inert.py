@@ -13,6 +13,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from paywall.articles import Outputs, RawArticle, SplitOptions, split_article
 from paywall.htmlsplit import split_html
@@ -129,3 +131,56 @@ def test_lenient_markers_honour_the_exact_inert_regions() -> None:
     out = split(doc, markers=Markers(B, E, lenient=True))
     assert out.record.status != Status.INTERNAL_ERROR.value
     assert SECRET not in public(out)
+
+
+# Any carrier of an inert marker, any markup between, anywhere on the page: nothing of a
+# region the CMS reads is published (PAIDTOKEN is written only inside such regions).
+_CARRIERS = [
+    ("<!--{m}-->", "comment"),
+    ("<i title='{m}'></i>", "attribute"),
+    ("<script>var s='{m}'</script>", "script"),
+    ("<style>/*{m}*/</style>", "style"),
+    ("<img alt='{m}'>", "void attribute"),
+]
+_MARKUP = [
+    "<img alt=PAIDTOKEN src=/PAIDTOKEN.png>",
+    "<a href=/PAIDTOKEN title=PAIDTOKEN></a>",
+    "<span class=PAIDTOKEN id=PAIDTOKEN lang=PAIDTOKEN></span>",
+    "<br class=PAIDTOKEN>",
+    "<ol start=9 reversed type=PAIDTOKEN><li value=PAIDTOKEN></li></ol>",
+    "<table><tr><td abbr=PAIDTOKEN headers=PAIDTOKEN></td></tr></table>",
+    "<picture><source srcset=/PAIDTOKEN.webp media=PAIDTOKEN><img src=x></picture>",
+    "<time datetime=PAIDTOKEN></time><q cite=/PAIDTOKEN></q>",
+    " ",
+    "\n",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    begin=st.sampled_from(_CARRIERS),
+    end=st.sampled_from(_CARRIERS),
+    inner=st.lists(st.sampled_from(_MARKUP), min_size=1, max_size=3),
+    visible=st.booleans(),
+    where=st.sampled_from(["body", "head", "root"]),
+    policy=st.sampled_from(list(NoMarkersPolicy)),
+)
+def test_no_inert_region_is_ever_published(
+    begin: tuple[str, str],
+    end: tuple[str, str],
+    inner: list[str],
+    visible: bool,
+    where: str,
+    policy: NoMarkersPolicy,
+) -> None:
+    region = begin[0].format(m=B) + "".join(inner) + end[0].format(m=E)
+    paid = f"{B}付费正文{E}" if visible else ""
+    if where == "body":
+        doc = page(f"<p>免费导语{region}尾{paid}</p>")
+    elif where == "head":
+        doc = page(f"<p>免费导语{paid}尾</p>", head=f"<title>标题</title>{region}")
+    else:
+        doc = f"<!DOCTYPE html>{region}<html lang=zh><head><title>标题</title></head><body><p>免费导语{paid}尾</p></body></html>"
+    out = split(doc, no_markers=policy)
+    assert out.record.status != Status.INTERNAL_ERROR.value, out.record.reason
+    assert SECRET not in public(out), public(out)
