@@ -68,6 +68,12 @@ _PAID_SEP = "\ufffe"
 _KEEP_SEPS = re.compile("[^\\w\\ufffe\\uffff]+|_+")
 _COMMENT_CLOSE = re.compile("--!?>")
 _CLOSERS = {name: re.compile(f"</{name}", re.IGNORECASE) for name in ("script", "style")}
+# Elements whose content a browser reads as text up to their own end tag (RCDATA and
+# RAWTEXT; <noscript> with scripting on): a '<!--' or a tag in there is text, never markup.
+_TEXT_CLOSERS = {
+    name: re.compile(f"</{name}", re.IGNORECASE)
+    for name in ("textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript")
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +176,14 @@ def _markup_parts(document: str) -> tuple[str, list[str]]:
             stop = size if closer is None else closer.start()
             others.append(document[at:stop])
             at = stop
+        elif name in _TEXT_CLOSERS:
+            closer = _TEXT_CLOSERS[name].search(document, at)
+            stop = size if closer is None else closer.start()
+            texts.append(document[at:stop])
+            at = stop
+        elif name == "plaintext":  # everything after it is text
+            texts.append(document[at:])
+            break
     return html.unescape("".join(texts)), [html.unescape(o) for o in others]
 
 

@@ -227,3 +227,21 @@ def test_many_comments_closed_by_bang_stay_linear() -> None:
     source = f"<p>free{B}" + "<!-- c --!>x" * 50_000 + f"{E}tail</p>"
     regions = raw_paid_regions(source, Markers(B, E), markup=True)
     assert regions == ["x" * 50_000]
+
+
+@pytest.mark.parametrize(
+    "element", ["textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript"]
+)
+def test_the_raw_scan_reads_raw_text_elements_as_text(element: str) -> None:
+    # Inside these a '<!--' is text: a browser ends the element at its own end tag and
+    # shows what follows; the backstop must not take it for a comment swallowing the
+    # visible paid text after it.
+    source = f"<p>free{B}<{element}><!--</{element}>PAIDTOKEN visible-->{E}tail</p>"
+    regions = raw_paid_regions(source, Markers(B, E), markup=True)
+    assert any("PAIDTOKEN" in region for region in regions), regions
+
+
+def test_the_raw_scan_reads_everything_after_plaintext_as_text() -> None:
+    source = f"<p>free{B}<plaintext><!-- <b>PAIDTOKEN</b> -->{E}tail"
+    regions = raw_paid_regions(source, Markers(B, E), markup=True)
+    assert any("PAIDTOKEN" in region for region in regions), regions
