@@ -245,3 +245,30 @@ def test_the_raw_scan_reads_everything_after_plaintext_as_text() -> None:
     source = f"<p>free{B}<plaintext><!-- <b>PAIDTOKEN</b> -->{E}tail"
     regions = raw_paid_regions(source, Markers(B, E), markup=True)
     assert any("PAIDTOKEN" in region for region in regions), regions
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "<script>a</scriptx><!--</script>",  # '</scriptx' ends no script
+        "<script><!--<script>x</script>y<!--z</script>",  # double-escaped, then escaped
+        "<script><!--<script>x</script>-->y</script>",
+        "<script><!--> <script> </script>",  # '<!-->' escapes nothing
+        "<script><!---><script></script>",
+        "<style>a</stylex><!--</style>",
+    ],
+)
+def test_the_raw_scan_ends_scripts_where_a_browser_does(script: str) -> None:
+    # The visible text after the script's real end is protected: never taken for part of
+    # a comment or of the script.
+    source = f"<p>free{B}{script}PAIDTOKEN visible -->{E}tail</p>"
+    regions = raw_paid_regions(source, Markers(B, E), markup=True)
+    assert any("PAIDTOKEN" in region for region in regions), regions
+
+
+def test_script_escapes_keep_an_escaped_end_tag_inside_the_script() -> None:
+    # Control: inside '<!-- <script>', '</script>' does not end the script (a browser runs
+    # on): the text there is code, not visible text.
+    source = f"<p>free{B}<script><!--<script>PAIDCODE</script>--></script>PAIDTOKEN{E}</p>"
+    (region,) = raw_paid_regions(source, Markers(B, E), markup=True)
+    assert "PAIDTOKEN" in region and "PAIDCODE" not in region, region
