@@ -66,7 +66,21 @@ HOT_LIMIT = 16
 _PUBLIC_SEP = "\uffff"
 _PAID_SEP = "\ufffe"
 _KEEP_SEPS = re.compile("[^\\w\\ufffe\\uffff]+|_+")
-_CLOSERS = {name: re.compile(f"</{name}", re.IGNORECASE) for name in ("script", "style")}
+_COMMENT_CLOSE = re.compile("--!?>")
+# An end tag closes a raw text element only when its name is followed by whitespace, '/'
+# or '>' ("</scriptx>" closes nothing), as in the WHATWG tokenizer.
+_END = "(?=[\\t\\n\\f\\r />])"
+_CLOSERS = {name: re.compile(f"</{name}{_END}", re.IGNORECASE) for name in ("script", "style")}
+# Inside a script, "<!--" starts an escaped run in which "<script" starts a double-escaped
+# one that "</script" only ends (it does not end the script) and "-->" ends either.
+_DASHES_GT = re.compile("-*>")
+_SCRIPT_TOKENS = re.compile(f"<!--|-->|</script{_END}|<script{_END}", re.IGNORECASE)
+# Elements whose content a browser reads as text up to their own end tag (RCDATA and
+# RAWTEXT; <noscript> with scripting on): a '<!--' or a tag in there is text, never markup.
+_TEXT_CLOSERS = {
+    name: re.compile(f"</{name}{_END}", re.IGNORECASE)
+    for name in ("textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript")
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +166,7 @@ def _markup_parts(document: str) -> tuple[str, list[str]]:
             at = lt + 1
             continue
         if document.startswith("<!--", lt):
-            close = document.find("-->", lt + 4)
-            stop = size if close < 0 else close + 3
+            stop = _comment_end(document, lt + 4)
             others.append(document[lt:stop])
             at = stop
             continue
@@ -165,12 +178,59 @@ def _markup_parts(document: str) -> tuple[str, list[str]]:
         others.append(tag)  # the whole tag: values, and names too (public bytes all the same)
         at = gt + 1
         name = tag[1:].split(None, 1)[0].rstrip("/>").lower()
-        if name in _CLOSERS:
+        if name == "script":
+            stop = _script_end(document, at)
+            others.append(document[at:stop])
+            at = stop
+        elif name in _CLOSERS:
             closer = _CLOSERS[name].search(document, at)
             stop = size if closer is None else closer.start()
             others.append(document[at:stop])
             at = stop
+        elif name in _TEXT_CLOSERS:
+            closer = _TEXT_CLOSERS[name].search(document, at)
+            stop = size if closer is None else closer.start()
+            texts.append(document[at:stop])
+            at = stop
+        elif name == "plaintext":  # everything after it is text
+            texts.append(document[at:])
+            break
     return html.unescape("".join(texts)), [html.unescape(o) for o in others]
+
+
+def _script_end(document: str, at: int) -> int:
+    """Where the script whose body starts at ``at`` ends (the start of its end tag), with
+    the tokenizer's script data escaped and double-escaped states: an end tag written
+    inside ``<!-- <script> ... -->`` does not end the script."""
+    escaped = double = False
+    for token in _SCRIPT_TOKENS.finditer(document, at):
+        word = token.group().lower()
+        if word == "<!--":
+            if _DASHES_GT.match(document, token.end()):  # "<!-->", "<!--->": over at once
+                escaped = double = False
+            else:
+                escaped = True  # (a double-escaped run stays one)
+        elif word == "-->":
+            escaped = double = False
+        elif word.startswith("</"):
+            if not double:
+                return token.start()
+            double = False
+        elif escaped:  # "<script" in an escaped run
+            double = True
+    return len(document)
+
+
+def _comment_end(document: str, body: int) -> int:
+    """Where a comment whose body starts at ``body`` (just past ``<!--``) ends, as the
+    WHATWG tokenizer reads it: ``<!-->`` and ``<!--->`` are empty comments closed at once
+    (abrupt closing), and ``--!>`` closes a comment as ``-->`` does."""
+    if document.startswith(">", body):
+        return body + 1
+    if document.startswith("->", body):
+        return body + 2
+    close = _COMMENT_CLOSE.search(document, body)  # one scan to the first closer
+    return len(document) if close is None else close.end()
 
 
 def record_strings(value: Any) -> list[str]:

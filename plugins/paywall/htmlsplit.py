@@ -159,7 +159,23 @@ FREE_ATTRS = ROOT_ATTRS | frozenset(
     }
 )
 _URL_ATTRS = frozenset({"href", "src", "cite"})
-_SCRIPT_URL = re.compile(r"^[\x00-\x20]*(?:javascript|vbscript)\s*:", re.IGNORECASE)
+# A URL's scheme as a browser reads it (WHATWG URL parser): leading and trailing C0
+# controls and spaces stripped, every ASCII tab and newline removed anywhere, so
+# "java<TAB>script:" and "jav&#x0D;ascript:" are javascript: URLs.
+_URL_STRIP = "".join(map(chr, range(0x21)))
+_URL_DROP = str.maketrans("", "", "\t\n\r")
+_URL_SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*):")
+# Schemes whose URL runs code or carries a document of its own: never in the free half.
+_UNSAFE_SCHEMES = frozenset({"javascript", "vbscript", "livescript", "data"})
+
+
+def _unsafe_url(value: str) -> bool:
+    """Whether a browser would read ``value`` as a URL with a script-running scheme."""
+    url = value.strip(_URL_STRIP).translate(_URL_DROP)
+    scheme = _URL_SCHEME.match(url)
+    return scheme is not None and scheme.group(1).lower() in _UNSAFE_SCHEMES
+
+
 # Element names the free half may carry; any other name (custom elements included: a
 # name can spell text) is written as <span>.
 _KNOWN_TAGS = BLOCKS | frozenset(
@@ -299,6 +315,25 @@ class _AttrPolicy:
         at = bisect.bisect_right(self._starts, offset) - 1
         return at >= 0 and offset < self._ends[at]
 
+    def tag_in_paid(self, element: Any, offset: int) -> bool:
+        """Whether any character of the element's own start tag (from ``<`` to ``>``, its
+        attribute values included) lies in a paid region of the source: a region may sit
+        between two attributes of one tag (``<a data-a='BEGIN' href=... data-b='END'>``)."""
+        if self.in_paid(offset):
+            return True
+        nxt = bisect.bisect_right(self._starts, offset)
+        if nxt >= len(self._starts):
+            return False
+        # The tag ends at its own '>' (maybe one inside a quoted value): at or after the
+        # first '>' from its start; the parser's span says where.
+        gt = self._source.find(">", offset)
+        end = len(self._source) if gt < 0 else gt + 1
+        location = getattr(element, "source_location", None)
+        span = getattr(location, "start_tag", None)
+        if span is not None:
+            end = max(end, offset + span.end_offset - span.start_offset)
+        return self._starts[nxt] < end
+
     def own_offset(self, element: Any) -> int | None:
         """The source offset of the element's own start tag; None for an element the
         parser made itself (implied, or a copy of one seen before)."""
@@ -327,7 +362,7 @@ class _AttrPolicy:
         if not attrs or opened_in_paid:
             return f"<{name}>"
         offset = self.own_offset(element)
-        if offset is None or self.in_paid(offset):
+        if offset is None or self.tag_in_paid(element, offset):
             return f"<{name}>"
         if name in ("html", "body"):
             location = getattr(element, "source_location", None)
@@ -339,7 +374,7 @@ class _AttrPolicy:
         for key, value in attrs.items():
             if key in allowed and key in own:
                 text = _attr_text(value)
-                if key in _URL_ATTRS and _SCRIPT_URL.match(text):
+                if key in _URL_ATTRS and _unsafe_url(text):
                     continue
                 parts.append(f'{key}="{html.escape(text, quote=True)}"')
         return "<" + " ".join(parts) + ">"
@@ -357,7 +392,7 @@ class _AttrPolicy:
 
     def head_child_is_free(self, element: Any) -> bool:
         offset = self.own_offset(element)
-        return offset is not None and not self.in_paid(offset)
+        return offset is not None and not self.tag_in_paid(element, offset)
 
 
 class _Half:
@@ -447,7 +482,7 @@ def _head_markup(head: Any, title: str | None, kinds: NodeKinds, policy: _AttrPo
                 viewport = True
         elif child.tag == "link" and (href := _attr_text(attrs.get("href"))):
             rel = set(_attr_text(attrs.get("rel")).lower().split())
-            if _SCRIPT_URL.match(href):
+            if _unsafe_url(href):
                 continue
             if "canonical" in rel and not canonical:
                 out.append(f'<link rel="canonical" href="{html.escape(href)}">')
@@ -458,6 +493,22 @@ def _head_markup(head: Any, title: str | None, kinds: NodeKinds, policy: _AttrPo
         out.append(f"<title>{html.escape(title, quote=False)}</title>")
     out.append("</head>")
     return "".join(out)
+
+
+def _head_title_is_free(flat: Flat, kinds: NodeKinds, policy: _AttrPolicy) -> bool:
+    """Whether the head's own first <title> (the one ``flat.head_title`` reads) was written
+    outside every paid region of the source, inert markers' regions included. Its text is
+    no visible text, so the markers around it bound nothing the page shows."""
+    if flat.head_title is None:
+        return False
+    for kind, node in zip(flat.kinds, flat.items, strict=True):
+        if kind != HEAD:
+            continue
+        for child in node.children:
+            if kinds.get(type(child)) == ELEMENT_NODE and child.tag == "title":
+                return policy.head_child_is_free(child)
+        return False
+    return False
 
 
 @dataclass(slots=True)
@@ -590,7 +641,14 @@ _FORMATTING_TAG = re.compile(r"<(/?)([abcefinstuABCEFINSTU][a-zA-Z]{0,5})(?=[\s/
 # page stays far below it; re-created elements beyond it make the work superlinear.
 ELEMENTS_PER_TAG = 8
 _ELEMENTS_SLACK = 256
-_CLONE_SLACK = 100_000
+# Re-created elements are bounded in the bytes they write (a start and an end tag each),
+# not in their number: seven long-named formatting elements left open stayed under a
+# bound of elements and wrote ~27 bytes per input byte (adversary2 F5).
+_CLONE_BYTES_PER_BYTE = 16  # an estimate: it counts a round per tag of a gap
+_CLONE_SLACK = 65_536
+# And every split's outputs together (both halves, HTML and text) against its input.
+OUTPUT_BYTES_PER_BYTE = 8
+_OUTPUT_SLACK = 8_192  # the rebuilt head, a doctype: a small page's fixed cost
 _MAX_OPEN_FORMATTING = 4096
 _NO_DEPTH_LIMIT = 10**9
 _OUT_OF_PROPORTION = (
@@ -601,7 +659,7 @@ _OUT_OF_PROPORTION = (
 
 
 def _clone_budget(document: str) -> int:
-    return 2 * len(document) + _CLONE_SLACK
+    return _CLONE_BYTES_PER_BYTE * len(document) + _CLONE_SLACK
 
 
 def _variant_elements(variant: str) -> int:
@@ -614,14 +672,16 @@ def _variant_elements(variant: str) -> int:
 
 
 def _reconstruction_bound(document: str) -> int:
-    """An estimate, before parsing, of how many elements the parser will re-create
-    (reconstruction of the active formatting elements): formatting elements left open,
-    with Noah's ark, times the text runs and tags that re-open them. A source scan at C
-    speed per tag, Python only per formatting tag. Past the caller's budget the page is
-    refused before the parser (C, but without a bound of its own) builds the copies."""
+    """An estimate, before parsing, of how many bytes the elements the parser will
+    re-create (reconstruction of the active formatting elements) write: formatting
+    elements left open, with Noah's ark, each costing its start and end tag, times the
+    text runs and tags that re-open them. A source scan at C speed per tag, Python only
+    per formatting tag. Past the caller's budget the page is refused before the parser (C,
+    but without a bound of its own) builds the copies."""
     by_name: dict[str, list[str]] = {}
     counts: dict[str, int] = {}
     open_now = 0
+    open_bytes = 0  # what one round of copies of the open elements writes
     estimate = 0
     previous = 0
     budget = _clone_budget(document)
@@ -629,10 +689,11 @@ def _reconstruction_bound(document: str) -> int:
         name = match.group(2).lower()
         if name not in _FORMATTING_NAMES:
             continue
+        cost = 2 * len(name) + 5  # <name></name>
         if open_now:
             # Copies are made when text or a tag follows a closed copy; copies close only
             # at a tag: at most one round per tag of the gap, and one more.
-            estimate += open_now * (document.count("<", previous, match.start()) + 1)
+            estimate += open_bytes * (document.count("<", previous, match.start()) + 1)
             if estimate > budget:
                 return estimate
         previous = match.end()
@@ -642,25 +703,32 @@ def _reconstruction_bound(document: str) -> int:
                 key = keys.pop()
                 counts[key] -= 1
                 open_now -= 1
+                open_bytes -= cost
             continue
         if name in ("a", "nobr") and keys:  # a new one closes the open one first
             key = keys.pop()
             counts[key] -= 1
             open_now -= 1
+            open_bytes -= cost
         key = match.group(0).lower()
         if counts.get(key, 0) >= 3:  # Noah's ark: the earliest identical one goes
             keys.remove(key)
         else:
             counts[key] = counts.get(key, 0) + 1
             open_now += 1
+            open_bytes += cost
             if open_now > _MAX_OPEN_FORMATTING:
                 return budget + 1
         keys.append(key)
     if open_now:
-        estimate += open_now * (document.count("<", previous) + 1)
+        estimate += open_bytes * (document.count("<", previous) + 1)
     return estimate
 
 
+# The only characters a region may hold and still count as holding no text: HTML's own
+# whitespace (str.strip() also drops U+1680 OGHAM SPACE MARK, a visible dash, and other
+# spaces a reader sees).
+_HTML_SPACE = " \t\n\f\r"
 # Stand-ins for the markers of the source in the CMS-reading variant: private-use
 # characters (never marker characters, never whitespace), an index in base 1024.
 _SENTINEL = re.compile("\ue001([\ue400-\ue7ff]{3})\ue002")
@@ -690,6 +758,22 @@ def _node_strings(node: Any, kinds: NodeKinds) -> list[str]:
     if kind == DOCTYPE_NODE:
         return [node.name or "", node.public_id or "", node.system_id or ""]
     return [getattr(node, "data", "") or ""]
+
+
+def _cms_regions(raw: list[MarkerHit], size: int) -> list[tuple[int, int]]:
+    """The CMS's reading of the raw source: each begin marker to the next end marker (or
+    the end of the source), markers included, in source offsets."""
+    regions: list[tuple[int, int]] = []
+    open_at: int | None = None
+    for hit in raw:
+        if hit.kind == "begin" and open_at is None:
+            open_at = hit.start
+        elif hit.kind == "end" and open_at is not None:
+            regions.append((open_at, hit.end))
+            open_at = None
+    if open_at is not None:
+        regions.append((open_at, size))
+    return regions
 
 
 def _source_markers(
@@ -759,12 +843,12 @@ def _source_markers(
         nonlocal ink
         last = 0
         for match in _SENTINEL.finditer(text):
-            if visible and not ink and text[last : match.start()].strip():
+            if visible and not ink and text[last : match.start()].strip(_HTML_SPACE):
                 ink = True
             events.append((_sentinel_index(match.group(1)), visible, ink))
             ink = False
             last = match.end()
-        if visible and not ink and text[last:].strip():
+        if visible and not ink and text[last:].strip(_HTML_SPACE):
             ink = True
 
     for kind, item in zip(flat.kinds, flat.items, strict=True):
@@ -1056,6 +1140,10 @@ def _split_with(
     # Where each visible marker is written, proving the CMS reads the same regions.
     source = _normalized(document)
     located: list[MarkerHit] = []
+    # Every region the CMS reads (inert markers included): nothing written in one -- a
+    # start tag's attributes, a head element, the title -- reaches the free half.
+    exact = Markers(markers.begin, markers.end)
+    cms_regions = _cms_regions(marker_hits(source, exact), len(source))
     if damage is None and (hits_all or literal):
         found_at, disagreement = _source_markers(source, markers, hits_all, parse_document, kinds)
         if disagreement is not None:
@@ -1102,27 +1190,28 @@ def _split_with(
             return False
         return not any(cut_from < b and a < resume for cut_from, resume in paid_spans)
 
-    title = None
-    if titled is not None and (span := _span(flat, titled)) is not None and span_is_free(span):
-        title = proven_free(visible_all[span.start : span.end])
-    if title is None:
-        title = proven_free(flat.head_title)
-    if title is None and (h1 := _first_visible(flat, ("h1",)).get("h1")) is not None:
-        span = _span(flat, h1)
-        if span is not None and root_start <= span.start <= span.end <= root_end:
-            title = proven_free(visible_all[span.start : span.end]) if span_is_free(span) else None
-
     # The regions in source offsets: an attribute reaches the free half only from a start
     # tag written outside them (a region without a located marker runs to the source's
-    # start or end).
+    # start or end), and outside every region the CMS reads.
     if len(located) == len(hits):
         begin_src = {h.end: located[i].start for i, h in enumerate(hits) if h.kind == "begin"}
         end_src = {h.start: located[i].end for i, h in enumerate(hits) if h.kind == "end"}
     else:
         begin_src, end_src = {}, {}
     policy = _AttrPolicy(
-        [(begin_src.get(a, 0), end_src.get(b, len(source))) for a, b in plan.regions], source
+        [(begin_src.get(a, 0), end_src.get(b, len(source))) for a, b in plan.regions] + cms_regions,
+        source,
     )
+
+    title = None
+    if titled is not None and (span := _span(flat, titled)) is not None and span_is_free(span):
+        title = proven_free(visible_all[span.start : span.end])
+    if title is None and _head_title_is_free(flat, kinds, policy):
+        title = proven_free(flat.head_title)
+    if title is None and (h1 := _first_visible(flat, ("h1",)).get("h1")) is not None:
+        span = _span(flat, h1)
+        if span is not None and root_start <= span.start <= span.end <= root_end:
+            title = proven_free(visible_all[span.start : span.end]) if span_is_free(span) else None
 
     # The visible text of each half and the segments follow from the plan alone.
     segments = _segments(visible, paid_spans, plan.regions)
@@ -1210,13 +1299,18 @@ def _split_with(
         elif kind == DOCTYPE:
             free.content("<!doctype html>")
 
+    free_html, paid_html = "".join(free.html), "".join(paid.html)
+    free_text, paid_text = _tidy_text(free.text), _tidy_text(paid.text)
+    written = len(free_html) + len(paid_html) + len(free_text) + len(paid_text)
+    if written > OUTPUT_BYTES_PER_BYTE * len(document) + _OUTPUT_SLACK:
+        return _refuse(Status.INVALID_HTML, _OUT_OF_PROPORTION, len(hits))
     return HtmlSplit(
         plan.status,
         None,
-        "".join(free.html),
-        "".join(paid.html),
-        _tidy_text(free.text),
-        _tidy_text(paid.text),
+        free_html,
+        paid_html,
+        free_text,
+        paid_text,
         tuple(segments),
         len(hits),
         title,

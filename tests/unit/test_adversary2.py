@@ -91,10 +91,6 @@ INERT_PAIRS_AROUND_MARKUP = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary2: [high] an inert (comment/attribute/script) marker pair around markup without text publishes the paid start tags' attributes (alt, title, href, class, id) in free.html",
-)
 @pytest.mark.parametrize("name", sorted(INERT_PAIRS_AROUND_MARKUP))
 def test_inert_pair_around_markup_keeps_its_attributes_private(name: str) -> None:
     out = split(page(INERT_PAIRS_AROUND_MARKUP[name]))
@@ -102,10 +98,6 @@ def test_inert_pair_around_markup_keeps_its_attributes_private(name: str) -> Non
     assert_not_public(out, "PAIDTOKEN", "PAIDNOTE", "47110815")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary2: [high] the same with no visible marker at all under no_markers: all_free: the CMS's only region (an inert pair around an <img>) is published",
-)
 def test_all_free_publishes_no_cms_region_around_markup() -> None:
     out = split(
         page(f"<p>免费导语<!--{B}--><img alt=PAIDTOKEN><!--{E}-->尾</p>"),
@@ -130,10 +122,6 @@ def test_all_free_refuses_inert_regions_around_text() -> None:
 # "Visible text" is decided by str.strip(): U+1680 OGHAM SPACE MARK is whitespace to Python
 # but a visible dash on the page, so a CMS region of it counts as holding no text and is
 # copied into free.html and free.txt.
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary2: [low] an inert region holding only characters Python calls whitespace (U+1680 OGHAM SPACE MARK, a visible mark) is published",
-)
 def test_an_inert_region_of_visible_whitespace_marks_stays_private() -> None:
     out = split(page(f"<p>免费导语<!--{B}-->\u1680\u1680 \u1680<!--{E}-->尾{B}付费{E}</p>"))
     never_raises(out)
@@ -150,10 +138,6 @@ INERT_PAIRS_AROUND_ROOT_AND_HEAD = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary2: [high] an inert marker pair around <html>/<body> start tags or head elements publishes their paid attributes (lang, class, viewport content)",
-)
 @pytest.mark.parametrize("name", sorted(INERT_PAIRS_AROUND_ROOT_AND_HEAD))
 def test_inert_pair_around_root_and_head_tags_keeps_attributes_private(name: str) -> None:
     out = split(INERT_PAIRS_AROUND_ROOT_AND_HEAD[name])
@@ -181,10 +165,6 @@ def test_a_head_title_between_inert_markers_is_no_public_title(head: str) -> Non
 # never shows -- <noscript> (scripting on), <template>, a second <title> -- and the region
 # is long: only runs of 24 are searched, and the 9-letter title becomes the public title
 # (record, JSON-LD headline, free.html <title>).
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary2: [high] a head <title> between inert markers, padded to the gate's window with unshown text (noscript/template/second title), is published as the article's title",
-)
 @pytest.mark.parametrize(
     "pad",
     [
@@ -332,10 +312,6 @@ def _amplification(doc: str) -> float:
     return written / len(doc.encode())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary2: [medium] seven distinct open formatting elements stay under the 8-per-tag bound and make every <p> write ~27x its bytes (1 MB page: 104 s, 27 MB of output)",
-)
 def test_seven_open_formatting_elements_keep_outputs_proportional() -> None:
     assert _amplification(_SEVEN + "<p>x" * 1500) <= 8
 
@@ -407,10 +383,6 @@ def test_extraction_refuses_regions_that_leave_the_article(extra: dict[str, Any]
     assert_not_public(out, "PAIDTOKEN")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary2: [high] with extract, a head <title> between inert markers (padded past the gate's window) is still the public title",
-)
 def test_extraction_keeps_a_padded_inert_head_title_private() -> None:
     head = f"<!--{B}--><title>PAIDTOKEN</title><noscript>this is more paid text than twenty four letters</noscript><!--{E}-->"
     doc = page(f"<article><p>免费导语很长的一段文字{B}付费{E}尾</p></article>", head=head)
@@ -492,10 +464,6 @@ def test_head_and_root_tags_written_inside_a_visible_region_stay_private(doc: st
 # the start of a comment running to the next "-->", where a browser ends the comment at once
 # and shows the text after it. The paid text there is not protected by the backstop: any
 # splitter bug that leaks it would publish. (The splitter itself reads those comments right.)
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary2: [low] the gate's raw scan reads '<!-->', '<!--->' and '--!>' as open comments and drops the visible paid text after them from what it protects",
-)
 @pytest.mark.parametrize("opener", ["<!-->", "<!--->", "<!-- a --!>"])
 def test_the_gate_protects_visible_text_after_an_abrupt_comment(opener: str) -> None:
     from paywall.gate import raw_paid_regions
@@ -519,10 +487,6 @@ def test_the_splitter_reads_abrupt_comments_as_the_browser_does() -> None:
 # The free half drops script URLs from href/src (README: "what is committed can be
 # trusted"). The filter reads the scheme literally, but a browser's URL parser removes every
 # ASCII tab and newline from a URL first: "java<TAB>script:" is a javascript: link.
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary2: [medium] a javascript: URL with a tab or newline inside the scheme passes the free half's script-URL filter (browsers strip them: stored XSS in free.html)",
-)
 @pytest.mark.parametrize(
     "href", ["java\tscript:alert(1)", "java&#10;script:alert(1)", "jav&#x0D;ascript:alert(1)"]
 )
@@ -602,10 +566,6 @@ def test_longer_gbk_articles_decode_as_gb18030() -> None:
 
 
 # ================================================= 10. end to end
-@pytest.mark.xfail(
-    strict=True,
-    reason="adversary2: [high] end to end: the committed public free.html of an inert-region <img> holds the paid alt and src",
-)
 def test_inert_region_attributes_never_reach_the_public_bucket(
     make_mem_ctx: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

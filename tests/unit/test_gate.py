@@ -18,6 +18,8 @@ from paywall.gate import (
 )
 from paywall.segmentation import Markers
 
+B, E = "##paidbegin##", "##paidend##"
+
 # Two disjoint pools of common Chinese characters: free text never shares a run by chance.
 PAID_POOL = (
     "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动"
@@ -206,3 +208,67 @@ def test_own_markup_is_not_article_text() -> None:
     assert find_paid_text(["paid"], {"free html": html_parts(page)}) is not None
     own = html_parts(page, ("paywall-paid", "data-paywall-section"))
     assert find_paid_text(["paid"], {"free html": own}) is None
+
+
+@pytest.mark.parametrize(
+    "opener",
+    ["<!-->", "<!--->", "<!-- a --!>", "<!---->", "<!-- a -- b --!>", "<!--!-->", "<!-- <!-- -->"],
+)
+def test_the_raw_scan_ends_comments_where_a_browser_does(opener: str) -> None:
+    # Abrupt empty comments and '--!>' close a comment at once (adversary2 F8): the text
+    # after them is visible paid text the backstop must protect.
+    source = f"<p>free{B}{opener}PAIDTOKEN<!-- c -->{E}tail</p>"
+    regions = raw_paid_regions(source, Markers(B, E), markup=True)
+    assert any("PAIDTOKEN" in region for region in regions), regions
+
+
+def test_many_comments_closed_by_bang_stay_linear() -> None:
+    # One scan per comment to its own closer, never to the end of the page.
+    source = f"<p>free{B}" + "<!-- c --!>x" * 50_000 + f"{E}tail</p>"
+    regions = raw_paid_regions(source, Markers(B, E), markup=True)
+    assert regions == ["x" * 50_000]
+
+
+@pytest.mark.parametrize(
+    "element", ["textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript"]
+)
+def test_the_raw_scan_reads_raw_text_elements_as_text(element: str) -> None:
+    # Inside these a '<!--' is text: a browser ends the element at its own end tag and
+    # shows what follows; the backstop must not take it for a comment swallowing the
+    # visible paid text after it.
+    source = f"<p>free{B}<{element}><!--</{element}>PAIDTOKEN visible-->{E}tail</p>"
+    regions = raw_paid_regions(source, Markers(B, E), markup=True)
+    assert any("PAIDTOKEN" in region for region in regions), regions
+
+
+def test_the_raw_scan_reads_everything_after_plaintext_as_text() -> None:
+    source = f"<p>free{B}<plaintext><!-- <b>PAIDTOKEN</b> -->{E}tail"
+    regions = raw_paid_regions(source, Markers(B, E), markup=True)
+    assert any("PAIDTOKEN" in region for region in regions), regions
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "<script>a</scriptx><!--</script>",  # '</scriptx' ends no script
+        "<script><!--<script>x</script>y<!--z</script>",  # double-escaped, then escaped
+        "<script><!--<script>x</script>-->y</script>",
+        "<script><!--> <script> </script>",  # '<!-->' escapes nothing
+        "<script><!---><script></script>",
+        "<style>a</stylex><!--</style>",
+    ],
+)
+def test_the_raw_scan_ends_scripts_where_a_browser_does(script: str) -> None:
+    # The visible text after the script's real end is protected: never taken for part of
+    # a comment or of the script.
+    source = f"<p>free{B}{script}PAIDTOKEN visible -->{E}tail</p>"
+    regions = raw_paid_regions(source, Markers(B, E), markup=True)
+    assert any("PAIDTOKEN" in region for region in regions), regions
+
+
+def test_script_escapes_keep_an_escaped_end_tag_inside_the_script() -> None:
+    # Control: inside '<!-- <script>', '</script>' does not end the script (a browser runs
+    # on): the text there is code, not visible text.
+    source = f"<p>free{B}<script><!--<script>PAIDCODE</script>--></script>PAIDTOKEN{E}</p>"
+    (region,) = raw_paid_regions(source, Markers(B, E), markup=True)
+    assert "PAIDTOKEN" in region and "PAIDCODE" not in region, region

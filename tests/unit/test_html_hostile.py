@@ -685,6 +685,12 @@ def _written(doc: str) -> tuple[HtmlSplit, float]:
         f"<p>免费{B}<b class='{'k' * 4000}'>付费</p>" + "<p>x</p>" * 60 + f"{E}</b>",
         # inline triggers instead of text
         "<div>" + "".join(f"<b id={i}>" for i in range(250)) + "</div>" + "<div><br></div>" * 60,
+        # long-named formatting elements, few enough for any bound on elements per tag:
+        # the bound is in bytes written (adversary2 F5)
+        "<div><strong><strike><small><code><nobr><font><big></div>" + "<p>x" * 1500,
+        "<div><strong><strike><small><code></div>" + "<p>x" * 1500,
+        "<div><strong><strike><strong><strike><strong><strike></div>" + "<li>x" * 1500,
+        "<div><strong><strike><small><code><nobr><font><big></div>" + "<br>" * 3000,
     ],
 )
 def test_parser_copies_never_amplify_the_outputs(doc: str) -> None:

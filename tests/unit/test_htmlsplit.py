@@ -79,8 +79,11 @@ def test_marker_like_strings_in_code_and_attributes_are_inert_and_code_stays_out
     result = split_html(page)
     assert result.status is Status.OK
     assert "secret" not in result.free_html
-    # The attribute of a free element is free content; the script is code: never copied.
-    assert f'title="{B} {E}"' in result.free_html and "<script" not in result.free_html
+    # The script is code: never copied. The <p>'s start tag holds a region the CMS reads
+    # (between the markers of its title): nothing written there reaches the free half, so
+    # the element keeps no attribute (adversary2 F1).
+    assert "<script" not in result.free_html and "title=" not in result.free_html
+    assert "<p>a<span" in result.free_html
     # A lone begin in the attribute would open a region for the CMS over "a": refused.
     lone = split_html(f'<script>x="{E}"</script><p title="{B}">a{B}secret{E}b</p>')
     assert lone.status is Status.HIDDEN_MARKER and not lone.free_html
@@ -179,3 +182,35 @@ def test_extracted_article_keeps_the_page_title_and_drops_the_chrome() -> None:
     result = split_html(page, extract=True)
     assert result.title == "页面标题"
     assert result.free_text == "免费" and "导航" not in result.free_html
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        "java\tscript:alert(1)",
+        "JaVa\nScRiPt:alert(1)",
+        "javascript\t:alert(1)",
+        "\x0c\x01 javascript:alert(1)",
+        "java&#9;script&#10;:x",
+        "vb&#13;script:x",
+        "data:text/html,<script>alert(1)</script>",
+        "d&#10;ata:text/html;base64,PHNjcmlwdD4=",
+        "livescript:x",
+    ],
+)
+def test_script_urls_are_dropped_as_a_browser_reads_them(href: str) -> None:
+    # The WHATWG URL parser strips leading C0 controls and spaces and removes every ASCII
+    # tab and newline before it reads the scheme (adversary2 F6).
+    head = f"<head><link rel=canonical href='{href}'></head>"
+    doc = head + f"<p><a href='{href}'>a</a><img src='{href}'>{B}x{E}</p>"
+    result = split_html(doc)
+    assert result.published, result.reason
+    assert "href=" not in result.free_html and "src=" not in result.free_html, result.free_html
+
+
+def test_ordinary_urls_are_kept() -> None:
+    doc = "<p><a href='https://example.com/a:b'>a</a><a href='/x?y=javascript:'>b</a>"
+    result = split_html(doc + f"<a href='mailto:a@b'>c</a>{B}x{E}</p>")
+    assert result.published, result.reason
+    for url in ("https://example.com/a:b", "/x?y=javascript:", "mailto:a@b"):
+        assert f'href="{url}"' in result.free_html, result.free_html
