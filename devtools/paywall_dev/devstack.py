@@ -232,6 +232,12 @@ class ApiClient:
                 if exc.code not in (502, 503, 504) or attempt == 9:
                     raise
                 time.sleep(1 + attempt)
+            except (TimeoutError, urllib.error.URLError):
+                # A read that times out on a starved machine is safe to repeat; a write is
+                # not (it may have happened), so only GETs are retried.
+                if method != "GET" or attempt == 9:
+                    raise
+                time.sleep(1 + attempt)
         raise AssertionError("unreachable")
 
     def login(self) -> None:
