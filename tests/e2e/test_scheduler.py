@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -39,23 +39,49 @@ def wait_backfill(st: Standalone, backfill_id: int, runs: int, timeout: float = 
     raise AssertionError(f"backfill {backfill_id} did not finish: {states}")
 
 
-def create_backfill(st: Standalone, body: dict, timeout: float = 90) -> dict:
-    """POST a backfill.
+def run_backfill(st: Standalone, body: dict, runs: int, timeout: float = 900) -> list[dict]:
+    """Create a backfill and wait for its runs.
 
-    On SQLite the api-server answers 503 when a lock interrupts the creation and then deletes
-    the half-made backfill; the client's retry of that 503 can meet it before it is gone (409).
-    So a 409 is retried until the conflict clears, never resolved by guessing an id.
+    Creating one is racy on SQLite: a POST can answer 500 (``database is locked``) or 503 (a
+    lock interrupted it; the api-server then deletes the half-made backfill), with or without
+    a backfill made, and a retry can meet a half-made one (409). So after such an answer the
+    backfill is looked up (same range and behaviour, created since we began) and waited for;
+    one that vanishes while we wait (404) is created again.
     """
     import urllib.error
 
+    began = datetime.now(UTC) - timedelta(seconds=5)
     deadline = time.monotonic() + timeout
-    while True:
+    while time.monotonic() < deadline:
+        backfill_id: int | None
         try:
-            return st.api.post("/api/v2/backfills", body)
+            backfill_id = st.api.post("/api/v2/backfills", body)["id"]
         except urllib.error.HTTPError as exc:
-            if exc.code != 409 or time.monotonic() > deadline:
+            if exc.code not in (409, 500, 503):
                 raise
-        time.sleep(3)
+            backfill_id = find_backfill(st, body, began)
+        if backfill_id is None:
+            time.sleep(3)
+            continue
+        try:
+            return wait_backfill(st, backfill_id, runs)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
+    raise AssertionError(f"no backfill of {body} completed in {timeout:.0f}s")
+
+
+def find_backfill(st: Standalone, body: dict, since: datetime) -> int | None:
+    listed = st.api.get(f"/api/v2/backfills?dag_id={body['dag_id']}")["backfills"]
+    mine = [
+        b["id"]
+        for b in listed
+        if datetime.fromisoformat(b["from_date"]) == datetime.fromisoformat(body["from_date"])
+        and datetime.fromisoformat(b["to_date"]) == datetime.fromisoformat(body["to_date"])
+        and b["reprocess_behavior"] == body["reprocess_behavior"]
+        and datetime.fromisoformat(b["created_at"]) >= since
+    ]
+    return max(mine) if mine else None
 
 
 def catalog_days(ctx: Context, timeout: float, wanted: set[str] | None = None) -> set[str]:
@@ -95,8 +121,7 @@ def test_backfill_three_intervals_then_reprocess_rewrites_nothing(standalone: St
         "reprocess_behavior": "none",
         "max_active_runs": 3,
     }
-    backfill = create_backfill(st, body)
-    runs = wait_backfill(st, backfill["id"], 3)
+    runs = run_backfill(st, body, 3)
     assert sorted(r["state"] for r in runs) == ["success"] * 3
 
     for day in ("17", "18", "19"):
@@ -133,7 +158,6 @@ def test_backfill_three_intervals_then_reprocess_rewrites_nothing(standalone: St
     assert wanted <= days
 
     before = snapshot(ctx)
-    again = create_backfill(st, body | {"reprocess_behavior": "completed"})
-    reruns = wait_backfill(st, again["id"], 3)
+    reruns = run_backfill(st, body | {"reprocess_behavior": "completed"}, 3)
     assert sorted(r["state"] for r in reruns) == ["success"] * 3
     assert snapshot(ctx) == before  # identical bytes, and not one object rewritten
