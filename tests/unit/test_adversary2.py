@@ -14,7 +14,6 @@ sentinels (``PAIDTOKEN``, ``PAIDNOTE``) that occur only in a paid region.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,37 +23,7 @@ from paywall.articles import Outputs, RawArticle, SplitOptions, split_article
 from paywall.model import ArticleRef, Interval
 from paywall.pipeline import Context, run_interval
 from paywall.segmentation import Markers, NoMarkersPolicy, Status
-
-B, E = "##paidbegin##", "##paidend##"
-
-
-def public_text(out: Outputs) -> str:
-    """Everything ``split_article`` makes public: the free files and the public record."""
-    files = [body.decode("utf-8") for body in out.free.values()]
-    return "\n".join([*files, json.dumps(out.record.to_dict(), ensure_ascii=False)])
-
-
-def assert_not_public(out: Outputs, *secrets: str) -> None:
-    text = public_text(out)
-    for secret in secrets:
-        assert secret not in text, (secret, out.record.status, text[:2000])
-    if not out.published:
-        assert out.free == {} and out.record.title is None
-
-
-def split(
-    data: str | bytes,
-    name: str = "a.html",
-    *,
-    policy: NoMarkersPolicy = NoMarkersPolicy.QUARANTINE,
-    **options: Any,
-) -> Outputs:
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    return split_article(RawArticle("desk", name, raw), SplitOptions(no_markers=policy, **options))
-
-
-def page(body: str, head: str = "<title>标题</title>") -> str:
-    return f"<!DOCTYPE html><html><head>{head}</head><body>{body}</body></html>"
+from tests.unit.test_adversary import B, E, assert_not_public, page, split
 
 
 def never_raises(out: Outputs) -> None:
