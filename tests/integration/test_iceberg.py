@@ -244,7 +244,18 @@ def test_a_rest_catalog_works_seaweedfs_own(tmp_path: Path) -> None:
         cfg = IcebergSettings(catalog="rest", uri=f"http://127.0.0.1:{rest_port}")
         catalog = open_catalog(cfg, "p1", "s3://tables", ep, tmp_path, properties=signing)
         sink = IcebergSink(catalog, "p1", pipeline="p1", warehouse="s3://tables")
-        sink.open()
+        # SeaweedFS creates the -tableBucket after its REST port opens (CI met "table bucket
+        # tables not found" once): wait for the bucket, not for a fixed time.
+        from pyiceberg.exceptions import RESTError
+
+        while True:
+            try:
+                sink.open()
+                break
+            except RESTError as exc:
+                if "table bucket" not in str(exc) or time.monotonic() > deadline + 60:
+                    raise
+                time.sleep(0.5)
         layout = Layout("pub-bucket", "priv-bucket", "p1")
         pub = Publisher(MemoryStore.with_buckets("pub-bucket", "priv-bucket"), layout)
         first = pub.commit(day_interval(0), [pub.record("a", 0), pub.record("b", 0)])
