@@ -591,9 +591,14 @@ class ChunkResult:
     writes: int
     seconds: float
     dry_run: bool = False
+    # The stored part: its sha256, and the length of its public lines (the private lines
+    # follow them). Publish joins parts without parsing them, after checking the digest.
+    # None in results of releases before 0.1.2, whose parts hold one document per record.
+    part_sha256: str | None = None
+    public_bytes: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "chunk": self.chunk,
             "part_key": self.part_key,
             "counts": self.counts.to_json(),
@@ -601,9 +606,13 @@ class ChunkResult:
             "seconds": self.seconds,
             "dry_run": self.dry_run,
         }
+        if self.part_sha256 is not None:
+            data |= {"part_sha256": self.part_sha256, "public_bytes": self.public_bytes}
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ChunkResult:
+        public_bytes = data.get("public_bytes")
         return cls(
             int(data["chunk"]),
             data["part_key"],
@@ -611,6 +620,8 @@ class ChunkResult:
             int(data["writes"]),
             float(data["seconds"]),
             bool(data.get("dry_run")),
+            data.get("part_sha256"),
+            int(public_bytes) if public_bytes is not None else None,
         )
 
 

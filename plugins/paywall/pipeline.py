@@ -232,13 +232,21 @@ def plan_run(
     )
 
 
-def _load_plan(ctx: Context, plan: PlanRef) -> PlanBody:
+def _chunk_refs(ctx: Context, plan: PlanRef, chunk: int) -> tuple[ArticleRef, ...]:
+    """One chunk's articles from the stored plan (only this chunk's refs are built: every
+    chunk task reads the plan, so building all of them would cost chunks x articles)."""
     if plan.dry_run:
-        return _plan_body(ctx, plan.interval, plan.params)[0]
-    raw = ctx.store.get(ctx.layout.private_bucket, plan.plan_key)
-    if raw is None:
-        raise PipelineError(f"plan {plan.plan_key} is missing from the private bucket")
-    return PlanBody.from_json(json.loads(raw))
+        chunks = _plan_body(ctx, plan.interval, plan.params)[0].chunks
+        listed: Sequence[Any] = chunks
+    else:
+        raw = ctx.store.get(ctx.layout.private_bucket, plan.plan_key)
+        if raw is None:
+            raise PipelineError(f"plan {plan.plan_key} is missing from the private bucket")
+        listed = json.loads(raw)["chunks"]
+    if not 0 <= chunk < len(listed):
+        raise PipelineError(f"chunk {chunk} is not in plan {plan.plan_key}")
+    refs = listed[chunk]
+    return tuple(r if isinstance(r, ArticleRef) else ArticleRef.from_json(r) for r in refs)
 
 
 def load_committed(
@@ -710,12 +718,9 @@ def process_chunk(
 ) -> ChunkResult:
     """Process one chunk with a bounded thread pool; store its manifest part; return counts."""
     plan = job.plan
-    body = _load_plan(ctx, plan)
-    if not 0 <= job.chunk < len(body.chunks):
-        raise PipelineError(f"chunk {job.chunk} is not in plan {plan.plan_key}")
-    refs = body.chunks[job.chunk]
+    refs = _chunk_refs(ctx, plan, job.chunk)
     ids = {article_id(r.source, r.source_id) for r in refs}
-    previous = load_committed(ctx, body.interval, ids)
+    previous = load_committed(ctx, plan.interval, ids)
     overrides = load_overrides(ctx, refs)
     sources = {name: ctx.source(name) for name in {r.source for r in refs}}
 
@@ -747,7 +752,10 @@ def process_chunk(
                 )
 
     counts = Counts.of(records)
-    part = b"".join(dumps(r.to_json()) + b"\n" for r in records)
+    # The chunk's public lines, then its private lines: publish joins parts into the two
+    # manifests byte for byte (the staging part is in the private bucket).
+    public = b"".join(dumps(r.public_json()) + b"\n" for r in records)
+    part = public + b"".join(dumps(r.private_json()) + b"\n" for r in records)
     key = ctx.layout.chunk_part(plan.interval.slug, plan.plan_id, job.chunk)
     if not plan.dry_run:
         existing = ctx.store.get(ctx.layout.private_bucket, key)
@@ -763,7 +771,16 @@ def process_chunk(
         dict(counts.statuses),
         dict(counts.actions),
     )
-    return ChunkResult(job.chunk, key, counts, writes, round(elapsed, 3), plan.dry_run)
+    return ChunkResult(
+        job.chunk,
+        key,
+        counts,
+        writes,
+        round(elapsed, 3),
+        plan.dry_run,
+        part_sha256=sha256_hex(part),
+        public_bytes=len(public),
+    )
 
 
 # ------------------------------------------------------------------------------------ publish
@@ -793,22 +810,13 @@ def publish_run(ctx: Context, plan: PlanRef, chunks: Sequence[ChunkResult]) -> R
     if plan.dry_run:
         return RunSummary(interval, counts, dry_run=True, committed=False, writes=0)
 
-    records: list[ManifestRecord] = []
+    publics: list[bytes] = []
+    privates: list[bytes] = []
     for index in range(plan.chunks):
-        key = layout.chunk_part(interval.slug, plan.plan_id, index)
-        body = store.get(layout.private_bucket, key)
-        if body is None:
-            raise PipelineError(f"manifest part {key} is missing; rerun chunk {index}")
-        records.extend(
-            ManifestRecord.from_json(json.loads(line)) for line in body.splitlines() if line
-        )
-    stored = Counts.of(records)
-    if (stored.outcomes, stored.statuses) != (counts.outcomes, counts.statuses):
-        raise PipelineError(
-            f"the manifest parts of plan {plan.plan_id} do not match the chunks' counts; "
-            "rerun the process tasks"
-        )
-    manifest = b"".join(dumps(r.public_json()) + b"\n" for r in records)
+        public, private_lines = _read_part(ctx, plan, by_index[index])
+        publics.append(public)
+        privates.append(private_lines)
+    manifest = b"".join(publics)
     manifest_sha = sha256_hex(manifest)
     if plan.full:
         manifest_key = layout.manifest(interval.slug)
@@ -816,8 +824,7 @@ def publish_run(ctx: Context, plan: PlanRef, chunks: Sequence[ChunkResult]) -> R
         manifest_key = layout.partial_manifest(interval.slug, plan.plan_id)
     marker_key = layout.commit_marker(manifest_key)
     private_key = layout.private_manifest(manifest_key)
-    private = dumps(PrivateHeader(manifest_sha).to_json()) + b"\n"
-    private += b"".join(dumps(r.private_json()) + b"\n" for r in records)
+    private = dumps(PrivateHeader(manifest_sha).to_json()) + b"\n" + b"".join(privates)
 
     found = store.get_with_etag(layout.public_bucket, manifest_key)
     current, etag = found if found is not None else (None, None)
@@ -865,6 +872,34 @@ def publish_run(ctx: Context, plan: PlanRef, chunks: Sequence[ChunkResult]) -> R
         " (unchanged since the last commit)" if already else "",
     )
     return summary
+
+
+def _read_part(ctx: Context, plan: PlanRef, result: ChunkResult) -> tuple[bytes, bytes]:
+    """A chunk's stored part as (public lines, private lines), proven to be the part the
+    chunk's result describes (its digest), so the counts committed are the records'."""
+    index = result.chunk
+    key = ctx.layout.chunk_part(plan.interval.slug, plan.plan_id, index)
+    body = ctx.store.get(ctx.layout.private_bucket, key)
+    if body is None:
+        raise PipelineError(f"manifest part {key} is missing; rerun chunk {index}")
+    if result.part_sha256 is None or result.public_bytes is None:
+        # A result of an earlier release: one document per record, counted again here.
+        records = [ManifestRecord.from_json(json.loads(line)) for line in body.splitlines() if line]
+        stored = Counts.of(records)
+        if (stored.outcomes, stored.statuses) != (result.counts.outcomes, result.counts.statuses):
+            raise PipelineError(
+                f"manifest part {key} does not match chunk {index}'s counts; rerun chunk {index}"
+            )
+        return (
+            b"".join(dumps(r.public_json()) + b"\n" for r in records),
+            b"".join(dumps(r.private_json()) + b"\n" for r in records),
+        )
+    if sha256_hex(body) != result.part_sha256 or not 0 <= result.public_bytes <= len(body):
+        raise PipelineError(
+            f"manifest part {key} is not the one chunk {index} wrote (another attempt replaced "
+            f"it); rerun chunk {index}"
+        )
+    return body[: result.public_bytes], body[result.public_bytes :]
 
 
 def _replace_manifest(ctx: Context, key: str, manifest: bytes, etag: str | None) -> None:

@@ -55,14 +55,25 @@ class CommittedRun:
     private_problem: str | None = None
 
 
+_ID_PREFIX = b'{"article_id":"'
+_ID_END = len(_ID_PREFIX) + 20
+
+
+def _line_id(line: bytes) -> str | None:
+    """The article id of a manifest line without parsing it. Lines are canonical JSON (sorted
+    keys), so ``article_id`` comes first; anything else (an older layout) is searched."""
+    if line.startswith(_ID_PREFIX) and line[_ID_END : _ID_END + 1] == b'"':
+        return line[len(_ID_PREFIX) : _ID_END].decode("ascii", "replace")
+    found = _ARTICLE_ID.search(line)
+    return found.group(1).decode() if found is not None else None
+
+
 def _lines(body: bytes, only: set[str] | None) -> Iterator[dict[str, Any]]:
     for line in body.splitlines():
         if not line.strip():
             continue
-        if only is not None:
-            found = _ARTICLE_ID.search(line)
-            if found is None or found.group(1).decode() not in only:
-                continue  # another chunk's record: skip it without parsing it
+        if only is not None and _line_id(line) not in only:
+            continue  # another chunk's record: skip it without parsing it
         yield json.loads(line)
 
 

@@ -91,3 +91,35 @@ def test_dry_run_writes_nothing(ctx: Context) -> None:
     assert summary.counts.articles == 4 and not summary.committed
     for bucket in (ctx.layout.public_bucket, ctx.layout.private_bucket):
         assert list(ctx.store.list(bucket, "")) == []
+
+
+def test_local_fetch_follows_links_only_inside_the_folder(tmp_path: Path) -> None:
+    """A link (to a file or a folder) is followed while its target stays in the source
+    folder; one leading out is refused, however deep it sits or whatever the name says."""
+    from paywall.sources import ArticleRef, FetchError
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "2026" / "real").mkdir(parents=True)
+    (outside / "dir").mkdir(parents=True)
+    (root / "2026" / "real" / "a.txt").write_text("inside")
+    (outside / "secret.txt").write_text("outside")
+    (outside / "dir" / "b.txt").write_text("outside too")
+    (root / "2026" / "in-link.txt").symlink_to(root / "2026" / "real" / "a.txt")
+    (root / "2026" / "in-dir").symlink_to(root / "2026" / "real")
+    (root / "2026" / "out-link.txt").symlink_to(outside / "secret.txt")
+    (root / "2026" / "out-dir").symlink_to(outside / "dir")
+    (root / "2026" / "relative-out.txt").symlink_to("../../outside/secret.txt")
+    source = LocalFolderSource(LocalSource(name="l", kind="local", path=root))
+
+    def fetch(name: str) -> bytes:
+        return source.fetch(ArticleRef("l", name, "2026-11-20T00:00:00Z", "x")).data
+
+    assert fetch("2026/real/a.txt") == b"inside"
+    assert fetch("2026/in-link.txt") == b"inside"
+    assert fetch("2026/in-dir/a.txt") == b"inside"
+    assert fetch("2026/./real/../real/a.txt") == b"inside"  # odd but inside: resolved
+    for name in ("2026/out-link.txt", "2026/out-dir/b.txt", "2026/relative-out.txt",
+                 "../outside/secret.txt", str(outside / "secret.txt"),
+                 "2026/in-dir/../../../outside/secret.txt"):  # fmt: skip
+        with pytest.raises(FetchError, match="leaves the source folder"):
+            fetch(name)

@@ -731,3 +731,49 @@ def test_verify_audits_each_article_against_its_latest_committed_run(desk) -> No
     free = ctx.layout.free("desk", "2026/11/20/a0.txt", "txt")
     ctx.store.delete(ctx.layout.public_bucket, [free])
     assert [f.kind for f in audit(ctx).findings] == [FindingKind.MISSING]
+
+
+def test_publish_joins_the_chunks_parts_only_when_each_is_the_one_its_chunk_wrote(
+    make_mem_ctx,
+) -> None:
+    """Publish joins the stored parts without parsing them, so it must prove each part is
+    the one its chunk's result describes: a part replaced after its chunk (another attempt,
+    a hand edit) commits nothing and names the chunk to rerun. A result of an earlier
+    release (no digest, one document per record) still publishes, to the same bytes."""
+    from dataclasses import replace
+
+    source = DictSource("desk", {f"2026/11/20/a{n}.txt": article(n) for n in range(3)})
+    ctx = make_mem_ctx(
+        pipeline={"name": "desk_pipeline", "chunk_size": 2},  # two chunks: 2 + 1 articles
+        sources=[{"name": "desk", "kind": "local", "path": "/nonexistent"}],
+    )
+    ctx = with_source(ctx, source)
+    plan = pipeline.plan_run(ctx, DAY)
+    results = [pipeline.process_chunk(ctx, job) for job in plan.jobs()]
+    assert plan.chunks == 2 and all(r.part_sha256 and r.public_bytes for r in results)
+    part_key = results[1].part_key
+    part = ctx.store.get(ctx.layout.private_bucket, part_key)
+    assert part is not None
+    ctx.store.put(Blob.of(ctx.layout.private_bucket, part_key, part + b"\n", EXTENSIONS["jsonl"]))
+    with pytest.raises(PipelineError, match=r"not the one chunk 1 wrote.*rerun chunk 1"):
+        pipeline.publish_run(ctx, plan, results)
+    assert not [k for k in store_of(ctx).keys(ctx.layout.public_bucket) if k.startswith("runs/")]
+
+    # The same records as an earlier release stored them: one document per record.
+    publics = part[: results[1].public_bytes].splitlines()
+    privates = part[results[1].public_bytes :].splitlines()
+    legacy = b"".join(
+        dumps({"public": json.loads(p), "private": json.loads(q)}) + b"\n"
+        for p, q in zip(publics, privates, strict=True)
+    )
+    ctx.store.put(Blob.of(ctx.layout.private_bucket, part_key, legacy, EXTENSIONS["jsonl"]))
+    old = replace(results[1], part_sha256=None, public_bytes=None)
+    assert "part_sha256" not in old.to_json()
+    summary = pipeline.publish_run(ctx, plan, [results[0], old])
+    manifest = ctx.store.get(ctx.layout.public_bucket, summary.manifest_key or "")
+    ctx.store.put(Blob.of(ctx.layout.private_bucket, part_key, part, EXTENSIONS["jsonl"]))
+    again = pipeline.publish_run(ctx, plan, results)
+    assert again.manifest_sha256 == summary.manifest_sha256 and not again.changed
+    assert ctx.store.get(ctx.layout.public_bucket, again.manifest_key or "") == manifest
+    ids = [r.source_id for r in manifest_records(ctx)]
+    assert ids == [f"2026/11/20/a{n}.txt" for n in range(3)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import stat
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +34,7 @@ class LocalFolderSource:
         self.settings = settings
         self.name = settings.name
         self._pattern = re.compile(settings.date_pattern)
+        self._root: str | None = None  # the folder, resolved once (fetch)
 
     def _timestamp(self, relative: str, mtime: float) -> datetime | None:
         if self.settings.timestamp == "path":
@@ -44,32 +46,59 @@ class LocalFolderSource:
         if not root.is_dir():
             raise SourceError(f"source {self.name!r}: folder {root} does not exist")
         refs = []
+        prefix = str(root).rstrip("/") + "/"
         for path in root.glob(self.settings.glob):
             if path.name.startswith("."):
                 continue
-            relative = safe_id(path.relative_to(root).as_posix())
+            name = str(path)
+            inner = name[len(prefix) :] if name.startswith(prefix) else None
+            relative = safe_id(inner if inner is not None else path.relative_to(root).as_posix())
             try:
-                if not path.is_file():
+                info = path.stat()  # one call: follows links, as is_file() did
+                if not stat.S_ISREG(info.st_mode):
                     continue
-                mtime = path.stat().st_mtime
-            except OSError as exc:  # vanished or unreadable since the folder was read
+                mtime = info.st_mtime
+            except FileNotFoundError:
+                continue  # a dangling link, or gone since the folder was read
+            except OSError as exc:  # unreadable since the folder was read
                 log.warning("source %s: skipping %s: %s", self.name, relative, exc.strerror)
                 continue
             moment = self._timestamp(relative, mtime)
             if moment is None or (interval is not None and not interval.contains(moment)):
                 continue
-            refs.append(ArticleRef(self.name, relative, iso(moment), safe_id(str(path))))
+            refs.append(ArticleRef(self.name, relative, iso(moment), safe_id(name)))
         return sort_refs(refs)
+
+    def _inside(self, relative: str) -> str | None:
+        """The file's path when it lies inside the source folder (symbolic links followed),
+        else None. The common case (plain names, no link on the way) costs one ``lstat`` per
+        path part; anything else is decided by resolving the whole path."""
+        if self._root is None:
+            self._root = os.path.realpath(self.settings.path)
+        root = self._root
+        path = os.path.join(root, relative)
+        parts = relative.split("/")
+        plain = not relative.startswith("/") and not {"", ".", ".."} & set(parts)
+        if plain:
+            current = root
+            for part in parts:
+                current = os.path.join(current, part)
+                if os.path.islink(current):
+                    break
+            else:
+                return path
+        resolved = os.path.realpath(path)
+        return resolved if resolved.startswith(root.rstrip("/") + "/") else None
 
     def fetch(self, ref: ArticleRef, previous: dict[str, Any] | None = None) -> RawArticle:
         # Resolve from the configured root, never from a stored absolute path: the plan may
         # have been made on another machine.
-        root = self.settings.path.resolve()
-        path = (root / os.fsdecode(name_bytes(ref.source_id))).resolve()
-        if not path.is_relative_to(root):
+        path = self._inside(os.fsdecode(name_bytes(ref.source_id)))
+        if path is None:
             raise FetchError(f"path {ref.source_id!r} leaves the source folder")
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as file:
+                data = file.read()
         except FileNotFoundError:
             raise FetchError(f"file {ref.source_id} no longer exists") from None
         except OSError as exc:
