@@ -41,8 +41,10 @@ other.)
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 __all__ = [
     "LAYOUT_VERSION",
@@ -88,9 +90,15 @@ def _keep(char: str) -> bool:
     return 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF
 
 
+# Every character of such a segment is kept as it is (see _keep): one C-level match.
+_ALL_KEPT = re.compile("[A-Za-z0-9._\\-\u4e00-\u9fff\u3400-\u4dbf]+")
+
+
 def _encode_segment(segment: str) -> str:
     if segment == "":
         return "~"
+    if _ALL_KEPT.fullmatch(segment) and segment not in (".", ".."):
+        return segment
     out: list[str] = []
     for char in segment:
         if _keep(char):
@@ -132,6 +140,7 @@ def article_key(source_id: str) -> str:
     return "/".join([*prefix, f"~{digest}"])
 
 
+@lru_cache(maxsize=1024)  # each article asks for it once per object it writes
 def article_folder(source_id: str) -> str:
     """The folder of an article's objects: its key plus ``~``, never a folder of another."""
     return article_key(source_id) + "~"

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from paywall import __version__
@@ -318,6 +319,12 @@ def split_fingerprint(options: SplitOptions, raw: RawArticle) -> str:
         raw.title_selector,
         raw.content_type,
     )
+    return _fingerprint(parts)
+
+
+@lru_cache(maxsize=256)
+def _fingerprint(parts: tuple[Any, ...]) -> str:
+    # A handful of distinct rule sets per run: every article of a source shares one.
     return sha256_hex(json.dumps(parts))[:16]
 
 
@@ -705,7 +712,9 @@ def apply_prepared(
             ctx.store.delete(bucket, keys)
     changes = len(todo) + len(prepared.deletes)
     if record.action is not Action.RETRACTED and record.outcome is not Outcome.FAILED:
-        record = record.with_changes(action=Action.WRITTEN if changes else Action.UNCHANGED)
+        action = Action.WRITTEN if changes else Action.UNCHANGED
+        if record.action is not action:
+            record = record.with_changes(action=action)
     return record, changes
 
 

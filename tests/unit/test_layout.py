@@ -136,3 +136,30 @@ def test_run_keys_and_markers_round_trip() -> None:
     assert LAYOUT.manifest_of(LAYOUT.commit_marker(partial)) == partial
     assert LAYOUT.private_manifest(manifest).endswith("manifest.private.jsonl")
     assert LAYOUT.manifest_of("runs/pipe/slug/manifest.jsonl") is None
+
+
+def _reference_segment(segment: str) -> str:
+    """The segment encoding by its definition, one character at a time."""
+    from paywall import layout
+
+    if segment == "":
+        return "~"
+    out = []
+    for char in segment:
+        if layout._keep(char):
+            out.append(char)
+        else:
+            out.extend(f"%{b:02X}" for b in char.encode("utf-8", "surrogatepass"))
+    encoded = "".join(out)
+    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
+
+
+_EDGES = "aZ09._-~ %/\\\u4e00\u9fff\u3400\u4dbf\u4dc0\u3399\ua000é\n\x00"  # range ends
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet=_EDGES, max_size=8) | st.text(max_size=8))
+def test_the_fast_path_of_a_segment_encodes_as_the_definition_does(segment: str) -> None:
+    from paywall import layout
+
+    assert layout._encode_segment(segment) == _reference_segment(segment)
