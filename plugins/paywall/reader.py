@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 MAX_PRESIGN_SECONDS = 3600
-_ARTICLE_ID = re.compile(rb'"article_id":"([0-9a-f]{20})"')
+_ARTICLE_ID = re.compile(rb'"article_id"\s*:\s*"([0-9a-f]{20})"')
 
 
 class StaleObject(PaywallError):
@@ -55,25 +55,31 @@ class CommittedRun:
     private_problem: str | None = None
 
 
-_ID_PREFIX = b'{"article_id":"'
-_ID_END = len(_ID_PREFIX) + 20
-
-
-def _line_id(line: bytes) -> str | None:
-    """The article id of a manifest line without parsing it. Lines are canonical JSON (sorted
-    keys), so ``article_id`` comes first; anything else (an older layout) is searched."""
-    if line.startswith(_ID_PREFIX) and line[_ID_END : _ID_END + 1] == b'"':
-        return line[len(_ID_PREFIX) : _ID_END].decode("ascii", "replace")
-    found = _ARTICLE_ID.search(line)
-    return found.group(1).decode() if found is not None else None
+# Lines are canonical JSON (sorted keys), so ``article_id`` comes first in each.
+_LEADING_ID = re.compile(rb'^\{"article_id":"([0-9a-f]{20})"', re.MULTILINE)
 
 
 def _lines(body: bytes, only: set[str] | None) -> Iterator[dict[str, Any]]:
+    """The parsed lines of a manifest; with ``only``, just those articles' lines, found
+    without parsing the others (a chunk reads the interval's manifest for its own records)."""
+    if only is not None:
+        wanted = {i.encode("ascii", "replace") for i in only}
+        leading = list(_LEADING_ID.finditer(body))
+        count = body.count(b"\n") + (not body.endswith(b"\n"))
+        if len(leading) == count:  # every line is canonical: pick by the leading id
+            for found in leading:
+                if found.group(1) in wanted:
+                    start = found.start()
+                    stop = body.find(b"\n", start)
+                    yield json.loads(body[start : stop if stop >= 0 else len(body)])
+            return
     for line in body.splitlines():
         if not line.strip():
             continue
-        if only is not None and _line_id(line) not in only:
-            continue  # another chunk's record: skip it without parsing it
+        if only is not None:
+            found = _ARTICLE_ID.search(line)
+            if found is None or found.group(1).decode() not in only:
+                continue  # another chunk's record: skip it without parsing it
         yield json.loads(line)
 
 

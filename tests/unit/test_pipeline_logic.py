@@ -777,3 +777,19 @@ def test_publish_joins_the_chunks_parts_only_when_each_is_the_one_its_chunk_wrot
     assert ctx.store.get(ctx.layout.public_bucket, again.manifest_key or "") == manifest
     ids = [r.source_id for r in manifest_records(ctx)]
     assert ids == [f"2026/11/20/a{n}.txt" for n in range(3)]
+
+
+def test_a_chunk_reads_exactly_its_own_lines_of_a_manifest() -> None:
+    """Picking lines by their leading id is the same as parsing every line and filtering,
+    for canonical manifests and for any other (older, hand-written) line shapes."""
+    from paywall.reader import _lines
+
+    ids = [sha256_hex(str(n))[:20] for n in range(6)]
+    canonical = b"".join(dumps({"article_id": i, "n": n}) + b"\n" for n, i in enumerate(ids))
+    odd = canonical.replace(dumps({"article_id": ids[2], "n": 2}), b'{"n": 2, "article_id": "x"}')
+    odd += b"\n" + json.dumps({"n": 9, "article_id": ids[3]}).encode()  # no final newline
+    for body in (canonical, canonical.rstrip(b"\n"), odd, b"", b"\n"):
+        every = [json.loads(line) for line in body.splitlines() if line.strip()]
+        for only in ({ids[0], ids[3]}, set(ids), set(), {"not-an-id"}):
+            assert list(_lines(body, only)) == [d for d in every if d["article_id"] in only]
+        assert list(_lines(body, None)) == every
