@@ -76,7 +76,7 @@ def write_config(path: Path, corpus: Path, tag: str) -> Path:
     return path
 
 
-def _context(config: Path) -> Any:
+def _context(config: Path, *, init: bool = True) -> Any:
     from paywall.config import load_settings
     from paywall.pipeline import build_context
     from paywall.s3 import endpoint_from_env
@@ -84,7 +84,8 @@ def _context(config: Path) -> Any:
 
     settings = load_settings(config)
     ctx = build_context(settings, endpoint_from_env)
-    init_buckets(ctx.s3_client_for(None), settings.storage)  # the boto3 client
+    if init:  # once per phase, as a deployment does once; a DAG's tasks never do
+        init_buckets(ctx.s3_client_for(None), settings.storage)  # the boto3 client
     return ctx
 
 
@@ -99,7 +100,7 @@ def _process_job(config: str, job: dict[str, Any]) -> tuple[dict[str, Any], floa
     from paywall.model import ChunkJob
     from paywall.pipeline import process_chunk
 
-    result = process_chunk(_context(Path(config)), ChunkJob.from_json(job))
+    result = process_chunk(_context(Path(config), init=False), ChunkJob.from_json(job))
     return result.to_json(), peak_rss_mb()
 
 

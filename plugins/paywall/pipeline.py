@@ -16,8 +16,9 @@ import logging
 import math
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -53,6 +54,7 @@ from paywall.reader import interval_runs
 from paywall.s3 import S3Endpoint, make_client
 from paywall.segmentation import NoMarkersPolicy, Status
 from paywall.sources import Source, build_source
+from paywall.sources.local import LocalFolderSource
 from paywall.storage import S3Store
 from paywall.store import Blob, Store
 from paywall.verify import AnonymousProbe
@@ -373,7 +375,18 @@ def _reusable(previous: ManifestRecord | None) -> ManifestRecord | None:
     return previous
 
 
-def prepare_article(
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """An article after its fetch: the bytes to split, or a decision that needs no split
+    (retracted by an editor, not modified since, could not be fetched)."""
+
+    ref: ArticleRef
+    raw: RawArticle | None = None
+    decided: Prepared | None = None
+    reusable: ManifestRecord | None = None
+
+
+def fetch_article(
     ctx: Context,
     source: Source,
     ref: ArticleRef,
@@ -381,16 +394,12 @@ def prepare_article(
     *,
     force: bool = False,
     override: Override | None = None,
-) -> Prepared:
-    """Fetch and split one article; decide its outcome. No storage writes happen here.
-
-    Never raises for a bad article: a fetch failure is a ``failed`` outcome, anything
-    unexpected while splitting quarantines the article as ``internal_error``. An editor's
-    ``override`` resolves an article without markers (all free / all paid), or retracts it:
-    nothing public, without even fetching it.
-    """
+) -> Fetched:
+    """The I/O half of :func:`prepare_article` (safe to run in a thread pool): fetch the
+    article, conditionally when its previous objects may be kept. Never raises for a bad
+    article: a fetch failure is a ``failed`` decision."""
     if override is not None and override.action is OverrideAction.RETRACT:
-        return _retracted(ctx, ref, previous, override)
+        return Fetched(ref, decided=_retracted(ctx, ref, previous, override))
     reusable = None if force else _reusable(previous)
     if reusable is not None and reusable.override != (override.action if override else None):
         reusable = None  # the editor's decision changed since: split again
@@ -398,11 +407,30 @@ def prepare_article(
         raw = source.fetch(ref, dict(reusable.origin) if reusable is not None else None)
     except NotModified:
         if reusable is None:
-            return _failed(ref, previous, "HTTP 304 to an unconditional request")
-        return Prepared(reusable.with_changes(timestamp=ref.timestamp, action=Action.UNCHANGED))
+            return Fetched(
+                ref, decided=_failed(ref, previous, "HTTP 304 to an unconditional request")
+            )
+        record = reusable.with_changes(timestamp=ref.timestamp, action=Action.UNCHANGED)
+        return Fetched(ref, decided=Prepared(record))
     except FetchError as exc:
-        return _failed(ref, previous, exc.reason)
+        return Fetched(ref, decided=_failed(ref, previous, exc.reason))
+    return Fetched(ref, raw=raw, reusable=reusable)
 
+
+def prepare_fetched(
+    ctx: Context,
+    fetched: Fetched,
+    previous: ManifestRecord | None,
+    *,
+    override: Override | None = None,
+) -> Prepared:
+    """The CPU half of :func:`prepare_article`: split the fetched bytes and decide the
+    outcome. No storage writes happen here. Anything unexpected while splitting quarantines
+    the article as ``internal_error``."""
+    if fetched.decided is not None:
+        return fetched.decided
+    ref, raw, reusable = fetched.ref, fetched.raw, fetched.reusable
+    assert raw is not None
     options = _options(ctx, ref.source, override)
     fingerprint = split_fingerprint(options, raw)
     input_sha = sha256_hex(raw.data)
@@ -435,6 +463,26 @@ def prepare_article(
     if override is None:
         return prepared
     return replace(prepared, record=prepared.record.with_changes(override=override.action))
+
+
+def prepare_article(
+    ctx: Context,
+    source: Source,
+    ref: ArticleRef,
+    previous: ManifestRecord | None,
+    *,
+    force: bool = False,
+    override: Override | None = None,
+) -> Prepared:
+    """Fetch and split one article; decide its outcome. No storage writes happen here.
+
+    Never raises for a bad article: a fetch failure is a ``failed`` outcome, anything
+    unexpected while splitting quarantines the article as ``internal_error``. An editor's
+    ``override`` resolves an article without markers (all free / all paid), or retracts it:
+    nothing public, without even fetching it.
+    """
+    fetched = fetch_article(ctx, source, ref, previous, force=force, override=override)
+    return prepare_fetched(ctx, fetched, previous, override=override)
 
 
 def _retracted(
@@ -689,6 +737,42 @@ def _prepare_quarantined(
     return Prepared(record, blobs, deletes)
 
 
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What one article's run must do to storage: writes in commit order, then deletes."""
+
+    writes: tuple[Blob, ...]
+    deletes: tuple[tuple[str, str], ...]
+
+    def __len__(self) -> int:
+        return len(self.writes) + len(self.deletes)
+
+    def apply(self, store: Store) -> None:
+        for blob in self.writes:  # one after another: paid, free, then the metadata
+            store.put(blob)
+        by_bucket: dict[str, list[str]] = {}
+        for bucket, key in self.deletes:
+            by_bucket.setdefault(bucket, []).append(key)
+        for bucket, keys in by_bucket.items():
+            store.delete(bucket, keys)
+
+
+def decide_changes(
+    prepared: Prepared, previous: ManifestRecord | None, *, force: bool = False
+) -> tuple[ManifestRecord, Changes]:
+    """What changed since ``previous`` (the final record, its action saying what will be
+    done), without touching storage."""
+    record = prepared.record
+    old = {o.key: o.sha256 for o in previous.objects} if previous is not None else {}
+    todo = tuple(b for b in prepared.writes if force or old.get(b.key) != b.sha256)
+    changes = Changes(todo, prepared.deletes)
+    if record.action is not Action.RETRACTED and record.outcome is not Outcome.FAILED:
+        action = Action.WRITTEN if changes else Action.UNCHANGED
+        if record.action is not action:
+            record = record.with_changes(action=action)
+    return record, changes
+
+
 def apply_prepared(
     ctx: Context,
     prepared: Prepared,
@@ -699,23 +783,43 @@ def apply_prepared(
 ) -> tuple[ManifestRecord, int]:
     """Write what changed (in order), then delete what is stale. Returns the final record
     (its action says what was done) and the number of requests that changed storage."""
-    record = prepared.record
-    old = {o.key: o.sha256 for o in previous.objects} if previous is not None else {}
-    todo = [b for b in prepared.writes if force or old.get(b.key) != b.sha256]
+    record, changes = decide_changes(prepared, previous, force=force)
     if not dry_run:
-        for blob in todo:
-            ctx.store.put(blob)
-        by_bucket: dict[str, list[str]] = {}
-        for bucket, key in prepared.deletes:
-            by_bucket.setdefault(bucket, []).append(key)
-        for bucket, keys in by_bucket.items():
-            ctx.store.delete(bucket, keys)
-    changes = len(todo) + len(prepared.deletes)
-    if record.action is not Action.RETRACTED and record.outcome is not Outcome.FAILED:
-        action = Action.WRITTEN if changes else Action.UNCHANGED
-        if record.action is not action:
-            record = record.with_changes(action=action)
-    return record, changes
+        changes.apply(ctx.store)
+    return record, len(changes)
+
+
+def _concurrent_fetch(source: Source) -> bool:
+    """Whether fetching waits on a network (then fetches overlap in threads); a local folder
+    is read inline: threads would only contend for the GIL with the splitting."""
+    return not isinstance(source, LocalFolderSource)
+
+
+def _in_order(
+    pool: ThreadPoolExecutor,
+    fetch: Callable[[ArticleRef], Fetched],
+    refs: Sequence[ArticleRef],
+    sources: Mapping[str, Source],
+    ahead: int,
+) -> Iterator[Fetched]:
+    """Each ref's fetch, in the refs' order: inline for local sources, else in the pool with
+    at most ``ahead`` fetches started and not yet consumed."""
+    pending: deque[Future[Fetched]] = deque()
+    try:
+        for ref in refs:
+            if not _concurrent_fetch(sources[ref.source]):
+                while pending:  # keep the order: earlier network fetches first
+                    yield pending.popleft().result()
+                yield fetch(ref)
+                continue
+            pending.append(pool.submit(fetch, ref))
+            while len(pending) > ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
 
 
 def process_chunk(
@@ -725,40 +829,69 @@ def process_chunk(
     force: bool = False,
     progress_every: float = PROGRESS_EVERY_SECONDS,
 ) -> ChunkResult:
-    """Process one chunk with a bounded thread pool; store its manifest part; return counts."""
+    """Process one chunk; store its manifest part; return counts.
+
+    Splitting is CPU work and runs in this thread, one article after another (threads would
+    only contend for the GIL: measured 2.3x slower with 16). Waiting runs in threads: fetches
+    from network sources (bounded look-ahead, in order) and each article's writes (its
+    objects in commit order, then its deletes; a bounded number of articles in flight). A
+    failed write fails the chunk after the writes in flight have finished; the part is
+    stored only when every write succeeded.
+    """
     plan = job.plan
     refs = _chunk_refs(ctx, plan, job.chunk)
     ids = {article_id(r.source, r.source_id) for r in refs}
     previous = load_committed(ctx, plan.interval, ids)
     overrides = load_overrides(ctx, refs)
     sources = {name: ctx.source(name) for name in {r.source for r in refs}}
+    workers = min(ctx.settings.storage.max_concurrency, max(1, len(refs)))
 
-    def one(ref: ArticleRef) -> tuple[ManifestRecord, int]:
+    def fetch(ref: ArticleRef) -> Fetched:
         aid = article_id(ref.source, ref.source_id)
-        prev = previous.get(aid)
-        prepared = prepare_article(
-            ctx, sources[ref.source], ref, prev, force=force, override=overrides.get(aid)
+        return fetch_article(
+            ctx,
+            sources[ref.source],
+            ref,
+            previous.get(aid),
+            force=force,
+            override=overrides.get(aid),
         )
-        return apply_prepared(ctx, prepared, prev, force=force, dry_run=plan.dry_run)
 
     started = last_log = time.monotonic()
     records: list[ManifestRecord] = []
     writes = 0
-    workers = min(ctx.settings.storage.max_concurrency, max(1, len(refs)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="paywall") as pool:
-        for record, changes in pool.map(one, refs):
-            records.append(record)
-            writes += changes
-            now = time.monotonic()
-            if now - last_log >= progress_every:
-                last_log = now
-                log.info(
-                    "chunk %d: %d/%d articles (%.1f/s)",
-                    job.chunk,
-                    len(records),
-                    len(refs),
-                    len(records) / max(now - started, 1e-9),
-                )
+    in_flight: deque[Future[None]] = deque()
+    with (
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="paywall-fetch") as fetchers,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="paywall-write") as writers,
+    ):
+        try:
+            for fetched in _in_order(fetchers, fetch, refs, sources, workers * 2):
+                aid = article_id(fetched.ref.source, fetched.ref.source_id)
+                prev = previous.get(aid)
+                prepared = prepare_fetched(ctx, fetched, prev, override=overrides.get(aid))
+                record, changes = decide_changes(prepared, prev, force=force)
+                records.append(record)
+                writes += len(changes)
+                if changes and not plan.dry_run:
+                    while len(in_flight) >= workers * 2:
+                        in_flight.popleft().result()  # bounded: bodies wait in memory
+                    in_flight.append(writers.submit(changes.apply, ctx.store))
+                now = time.monotonic()
+                if now - last_log >= progress_every:
+                    last_log = now
+                    log.info(
+                        "chunk %d: %d/%d articles (%.1f/s)",
+                        job.chunk,
+                        len(records),
+                        len(refs),
+                        len(records) / max(now - started, 1e-9),
+                    )
+            while in_flight:
+                in_flight.popleft().result()
+        finally:
+            for future in in_flight:
+                future.cancel()
 
     counts = Counts.of(records)
     # The chunk's public lines, then its private lines: publish joins parts into the two

@@ -56,30 +56,27 @@ class CommittedRun:
 
 
 # Lines are canonical JSON (sorted keys), so ``article_id`` comes first in each.
-_LEADING_ID = re.compile(rb'^\{"article_id":"([0-9a-f]{20})"', re.MULTILINE)
+_ID_PREFIX = b'{"article_id":"'
+_ID_AT = slice(len(_ID_PREFIX), len(_ID_PREFIX) + 20)
+_ID_CLOSE = len(_ID_PREFIX) + 20
 
 
 def _lines(body: bytes, only: set[str] | None) -> Iterator[dict[str, Any]]:
-    """The parsed lines of a manifest; with ``only``, just those articles' lines, found
-    without parsing the others (a chunk reads the interval's manifest for its own records)."""
-    if only is not None:
-        wanted = {i.encode("ascii", "replace") for i in only}
-        leading = list(_LEADING_ID.finditer(body))
-        count = body.count(b"\n") + (not body.endswith(b"\n"))
-        if len(leading) == count:  # every line is canonical: pick by the leading id
-            for found in leading:
-                if found.group(1) in wanted:
-                    start = found.start()
-                    stop = body.find(b"\n", start)
-                    yield json.loads(body[start : stop if stop >= 0 else len(body)])
-            return
+    """The parsed lines of a manifest; with ``only``, just those articles' lines, picked by
+    their leading id without parsing the others (a chunk reads the interval's manifest for
+    its own records). A line of another shape (an older layout) is searched for its id."""
+    wanted = {i.encode("ascii", "replace") for i in only} if only is not None else None
     for line in body.splitlines():
-        if not line.strip():
+        if not line or line.isspace():
             continue
-        if only is not None:
-            found = _ARTICLE_ID.search(line)
-            if found is None or found.group(1).decode() not in only:
-                continue  # another chunk's record: skip it without parsing it
+        if wanted is not None:
+            if line.startswith(_ID_PREFIX) and line[_ID_CLOSE : _ID_CLOSE + 1] == b'"':
+                if line[_ID_AT] not in wanted:
+                    continue  # another chunk's record
+            else:
+                found = _ARTICLE_ID.search(line)
+                if found is None or found.group(1) not in wanted:
+                    continue
         yield json.loads(line)
 
 

@@ -34,7 +34,8 @@ pytestmark = pytest.mark.slow
 # Two daily intervals: the first run has both workers, the second loses one mid-run.
 DAYS = {"2026/11/20": "2026-11-21T00:00:00+00:00", "2026/11/21": "2026-11-22T00:00:00+00:00"}
 ARTICLES = 36
-CHUNK = 3  # 13 chunks per interval (36 articles + 3 quarantine cases)
+CHUNK = 6  # 7 chunks per interval (36 articles + 3 quarantine cases) for 4 task slots
+CHUNKS = -(-(ARTICLES + 3) // CHUNK)
 
 
 def _have_servers() -> bool:
@@ -236,7 +237,7 @@ def test_both_workers_share_the_chunks_and_match_a_local_executor_run(
     first_day, logical = next(iter(DAYS.items()))
     tis = _run(d, logical)
     hosts = _process_hosts(tis)
-    assert len(hosts) == 13, hosts
+    assert len(hosts) == CHUNKS, hosts
     assert set(hosts.values()) == {"worker-1", "worker-2"}, hosts
     assert {t["pool"] for t in tis if t["task_id"] == "process"} == {"paywall_storage"}
 
