@@ -793,3 +793,95 @@ def test_a_chunk_reads_exactly_its_own_lines_of_a_manifest() -> None:
         for only in ({ids[0], ids[3]}, set(ids), set(), {"not-an-id"}):
             assert list(_lines(body, only)) == [d for d in every if d["article_id"] in only]
         assert list(_lines(body, None)) == every
+
+
+class WatchedStore:
+    """An in-memory store that records each PUT's thread and order and can fail one key."""
+
+    def __init__(self, inner: MemoryStore, fail_key: str | None = None) -> None:
+        import threading
+
+        self.inner = inner
+        self.fail_key = fail_key
+        self.puts: list[tuple[str, str]] = []  # (thread name, key)
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def put(self, blob: Blob, **kwargs: Any) -> str:
+        import threading
+
+        if self.fail_key is not None and blob.key.endswith(self.fail_key):
+            from paywall.errors import StorageError
+
+            raise StorageError(f"PUT {blob.key} failed (injected)")
+        with self._lock:
+            self.puts.append((threading.current_thread().name, blob.key))
+        return self.inner.put(blob, **kwargs)
+
+
+def test_each_articles_writes_run_in_commit_order_off_the_splitting_thread(desk) -> None:
+    ctx, _source = desk
+    watched = WatchedStore(store_of(ctx))
+    ctx.store = watched  # type: ignore[assignment]
+    run_interval(ctx, DAY)
+    article_puts = [(t, k) for t, k in watched.puts if k.startswith(("free/", "paid/", "meta/"))]
+    assert len(article_puts) == 3 * 3
+    assert all(t.startswith("paywall-write") for t, _ in article_puts)
+    for n in range(3):
+        mine = [k.split("/")[0] for _t, k in article_puts if f"/a{n}.txt~/" in k]
+        assert mine == ["paid", "free", "meta"], mine  # one writer, in commit order
+
+
+def test_a_failed_write_fails_the_chunk_and_stores_no_part(desk) -> None:
+    """One article's failed PUT fails its chunk (the task retries): no manifest part is
+    stored, nothing is committed, and the rerun converges to a clean run's outputs."""
+    from paywall.errors import StorageError
+
+    ctx, _source = desk
+    memory = store_of(ctx)
+    ctx.store = WatchedStore(memory, fail_key="a1.txt~/free.txt")  # type: ignore[assignment]
+    plan = pipeline.plan_run(ctx, DAY)
+    with pytest.raises(StorageError, match="injected"):
+        pipeline.process_chunk(ctx, plan.jobs()[0])
+    assert not [k for k in memory.keys(ctx.layout.private_bucket) if "/parts/" in k]
+    assert not [k for k in memory.keys(ctx.layout.public_bucket) if k.startswith("runs/")]
+    ctx.store = memory
+    summary = run_interval(ctx, DAY)
+    assert summary.committed and summary.counts.published == 3
+    assert audit(ctx).ok
+
+
+def test_network_fetches_overlap_and_their_results_keep_the_plans_order(make_mem_ctx) -> None:
+    """A slow source is fetched by several threads at once (the chunk does not wait for one
+    article after another), and the records still come out in the plan's order."""
+    import threading
+    import time
+
+    class SlowSource(DictSource):
+        active = most = 0
+        guard = threading.Lock()
+
+        def fetch(self, ref: ArticleRef, previous: Mapping[str, Any] | None = None) -> RawArticle:
+            with self.guard:
+                self.active += 1
+                self.most = max(self.most, self.active)
+            time.sleep(0.05 if ref.source_id.endswith(("0.txt", "3.txt")) else 0.01)
+            try:
+                return super().fetch(ref, previous)
+            finally:
+                with self.guard:
+                    self.active -= 1
+
+    source = SlowSource("desk", {f"2026/11/20/a{n}.txt": article(n) for n in range(12)})
+    ctx = make_mem_ctx(
+        pipeline={"name": "desk_pipeline", "chunk_size": 100},
+        sources=[{"name": "desk", "kind": "local", "path": "/nonexistent"}],
+        storage={"max_concurrency": 4},
+    )
+    ctx = with_source(ctx, source)
+    run_interval(ctx, DAY)
+    assert source.most > 1, "fetches from a network source must overlap"
+    ids = [r.source_id for r in manifest_records(ctx)]
+    assert ids == sorted(source.items)
