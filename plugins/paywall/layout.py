@@ -298,7 +298,7 @@ class Layout:
         return f"staging/{self.pipeline}/{slug}/{name}"
 
     def plan(self, slug: str, plan_id: str) -> str:
-        return self.staging(slug, f"plans/{plan_id}.json")
+        return self.staging(slug, f"plans/{plan_id}.jsonl")
 
     def chunk_part(self, slug: str, plan_id: str, index: int) -> str:
         return self.staging(slug, f"parts/{plan_id}/{index:05d}.jsonl")

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from paywall import __version__
@@ -55,7 +55,7 @@ from paywall.s3 import S3Endpoint, make_client
 from paywall.segmentation import NoMarkersPolicy, Status
 from paywall.sources import Source, build_source
 from paywall.sources.local import LocalFolderSource
-from paywall.storage import S3Store
+from paywall.storage import ProbeResult, S3Store
 from paywall.store import Blob, Store
 from paywall.verify import AnonymousProbe
 
@@ -113,19 +113,28 @@ def build_context(settings: Settings, endpoint_for: Callable[[str], S3Endpoint])
     """
     storage = settings.storage
     endpoint = endpoint_for(storage.connection_id)
-    boto = S3Store.connect(endpoint, storage)
+    # The boto3 store is made when first asked for (bucket set-up, presigning, the anonymous
+    # probe, a source on this Connection, a forked child's fallback): on the obstore data
+    # path a chunk task needs none of these, and boto3 costs about a second to import.
+    boto = cache(lambda: S3Store.connect(endpoint, storage))
 
     def s3_client_for(connection_id: str | None) -> Any:
         if not connection_id or connection_id == storage.connection_id:
-            return boto.client
+            return boto().client
         return make_client(endpoint_for(connection_id))
 
-    store: Store = boto
-    if storage.client == "fast":
-        from paywall.fast_store import FastStore
+    def probe(bucket: str, key: str) -> tuple[ProbeResult, str]:
+        return boto().anonymous_probe(bucket, key)
 
-        store = FastStore(endpoint, storage, fallback=lambda: boto, presigner=boto.presign_get)
-    return Context(settings, store, s3_client_for, probe=boto.anonymous_probe)
+    if storage.client != "fast":
+        return Context(settings, boto(), s3_client_for, probe=probe)
+    from paywall.fast_store import FastStore
+
+    def presign(bucket: str, key: str, expires: int) -> str:
+        return boto().presign_get(bucket, key, expires)
+
+    store = FastStore(endpoint, storage, fallback=boto, presigner=presign)
+    return Context(settings, store, s3_client_for, probe=probe)
 
 
 # --------------------------------------------------------------------------------------- plan
@@ -153,6 +162,37 @@ class PlanBody:
             bool(data["full"]),
             tuple(tuple(ArticleRef.from_json(r) for r in chunk) for chunk in data["chunks"]),
         )
+
+    def to_bytes(self) -> bytes:
+        """The stored form: a header line, then one line per chunk, so a chunk task parses
+        its own line only (each of them parsing the whole plan cost chunks x articles)."""
+        head = {"interval": self.interval.to_json(), "full": self.full, "chunks": len(self.chunks)}
+        lines = (dumps([r.to_json() for r in chunk]) for chunk in self.chunks)
+        return dumps(head) + b"\n" + b"".join(line + b"\n" for line in lines)
+
+    @staticmethod
+    def chunk_of(raw: bytes, index: int) -> list[dict[str, Any]] | None:
+        """Chunk ``index``'s refs (as stored) from a stored plan, or None when it has no
+        such chunk. Reads a plan of 0.1.1 and before too (one JSON document)."""
+        first, _, rest = raw.partition(b"\n")
+        head = json.loads(first)
+        chunks = head["chunks"]
+        if isinstance(chunks, list):  # the one-document form
+            return list(chunks[index]) if 0 <= index < len(chunks) else None
+        if not 0 <= index < int(chunks):
+            return None
+        start = 0
+        for _ in range(index):
+            start = rest.find(b"\n", start) + 1
+            if start == 0:
+                raise ValueError(f"the plan has fewer than {chunks} chunk lines")
+        stop = rest.find(b"\n", start)
+        if stop < 0:
+            raise ValueError(f"the plan has fewer than {chunks} chunk lines")
+        refs = json.loads(rest[start:stop])
+        if not isinstance(refs, list):
+            raise ValueError(f"chunk line {index} of the plan is not a list")
+        return refs
 
 
 def _plan_body(
@@ -203,7 +243,7 @@ def plan_run(
         limit,
     )
     body, per_source = _plan_body(ctx, interval, params)
-    data = dumps(body.to_json())
+    data = body.to_bytes()
     plan_id = sha256_hex(data)[:16]
     plan_key = ctx.layout.plan(interval.slug, plan_id)
     # The key is content-addressed, so an existing plan already holds these bytes. A dry run
@@ -213,7 +253,7 @@ def plan_run(
     private = ctx.layout.private_bucket
     exists = any(listed.key == plan_key for listed in ctx.store.list(private, plan_key))
     if not dry_run and not exists:
-        ctx.store.put(Blob.of(private, plan_key, data, EXTENSIONS["json"]))
+        ctx.store.put(Blob.of(private, plan_key, data, EXTENSIONS["jsonl"]))
     articles = sum(len(c) for c in body.chunks)
     log.info(
         "planned %d article(s) in %d chunk(s) for %s (%s)",
@@ -240,16 +280,19 @@ def _chunk_refs(ctx: Context, plan: PlanRef, chunk: int) -> tuple[ArticleRef, ..
     chunk task reads the plan, so building all of them would cost chunks x articles)."""
     if plan.dry_run:
         chunks = _plan_body(ctx, plan.interval, plan.params)[0].chunks
-        listed: Sequence[Any] = chunks
-    else:
-        raw = ctx.store.get(ctx.layout.private_bucket, plan.plan_key)
-        if raw is None:
-            raise PipelineError(f"plan {plan.plan_key} is missing from the private bucket")
-        listed = json.loads(raw)["chunks"]
-    if not 0 <= chunk < len(listed):
+        if not 0 <= chunk < len(chunks):
+            raise PipelineError(f"chunk {chunk} is not in plan {plan.plan_key}")
+        return chunks[chunk]
+    raw = ctx.store.get(ctx.layout.private_bucket, plan.plan_key)
+    if raw is None:
+        raise PipelineError(f"plan {plan.plan_key} is missing from the private bucket")
+    try:
+        stored = PlanBody.chunk_of(raw, chunk)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PipelineError(f"plan {plan.plan_key} is unreadable: {exc}") from exc
+    if stored is None:
         raise PipelineError(f"chunk {chunk} is not in plan {plan.plan_key}")
-    refs = listed[chunk]
-    return tuple(r if isinstance(r, ArticleRef) else ArticleRef.from_json(r) for r in refs)
+    return tuple(ArticleRef.from_json(r) for r in stored)
 
 
 def load_committed(

@@ -20,14 +20,16 @@ import json
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-import boto3
-from botocore import UNSIGNED
-from botocore.config import Config
-
 from paywall.errors import ConfigError
+
+if TYPE_CHECKING:
+    from botocore.config import Config
+
+# boto3 and botocore are imported where a client is made: the data path runs on obstore,
+# and a chunk task that never needs boto3 should not spend a second importing it.
 
 DEFAULT_REGION = "us-east-1"
 _DEFAULT_CONNECT_TIMEOUT = 5.0
@@ -181,6 +183,9 @@ def client_config(
             kwargs["s3"] = {**kwargs["s3"], **value}
         else:
             kwargs[key] = value
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
     if kwargs.get("signature_version") == "unsigned" or anonymous:
         kwargs["signature_version"] = UNSIGNED
     return Config(**kwargs)
@@ -210,6 +215,8 @@ def make_client(
     with _lock:
         client = _cache.get(key)
         if client is None:
+            import boto3.session
+
             # A session per client: boto3's default session is not thread-safe.
             session = boto3.session.Session()
             overrides = endpoint.config_kwargs

@@ -74,7 +74,7 @@ FAILED = PUBLISHED.with_changes(
     outcome=Outcome.FAILED, status="fetch_failed", reason="HTTP 503", carried=True, origin={}
 )
 PLAN = PlanRef(
-    plan_key="staging/p/slug/plans/0123456789abcdef.json",
+    plan_key="staging/p/slug/plans/0123456789abcdef.jsonl",
     plan_id="0123456789abcdef",
     interval=DAY,
     full=True,

@@ -885,3 +885,34 @@ def test_network_fetches_overlap_and_their_results_keep_the_plans_order(make_mem
     assert source.most > 1, "fetches from a network source must overlap"
     ids = [r.source_id for r in manifest_records(ctx)]
     assert ids == sorted(source.items)
+
+
+def test_a_chunk_reads_its_own_line_of_the_plan_and_old_plans_still_read(desk) -> None:
+    """The stored plan is a header and one line per chunk; a plan stored by 0.1.1 (one JSON
+    document) still runs, and a damaged plan fails the chunk naming the plan."""
+    from paywall.pipeline import PlanBody, _chunk_refs
+
+    ctx, source = desk
+    refs = tuple(source.list(None))
+    body = PlanBody(DAY, True, (refs[:2], refs[2:]))
+    stored = body.to_bytes()
+    assert stored.count(b"\n") == 3 and json.loads(stored.splitlines()[0])["chunks"] == 2
+    assert [PlanBody.chunk_of(stored, i) for i in (0, 1, 2, -1)] == [
+        [r.to_json() for r in refs[:2]],
+        [r.to_json() for r in refs[2:]],
+        None,
+        None,
+    ]
+    old = dumps(body.to_json())
+    assert [PlanBody.chunk_of(old, i) for i in (0, 1, 2)] == [
+        PlanBody.chunk_of(stored, 0),
+        PlanBody.chunk_of(stored, 1),
+        None,
+    ]
+    plan = pipeline.plan_run(ctx, DAY)
+    assert plan.plan_key.endswith(".jsonl")
+    assert _chunk_refs(ctx, plan, 0) == refs
+    for damaged in (stored[: len(stored) // 2], b'{"chunks": 3}\n[]\n', b"not json"):
+        ctx.store.put(Blob.of(ctx.layout.private_bucket, plan.plan_key, damaged, "x/y"))
+        with pytest.raises(PipelineError, match=r"plan .* (is unreadable|has no|is not in)"):
+            _chunk_refs(ctx, plan, 1 if damaged.startswith(b'{"chunks": 3}') else 0)
