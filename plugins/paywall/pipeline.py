@@ -174,22 +174,24 @@ class PlanBody:
     def chunk_of(raw: bytes, index: int) -> list[dict[str, Any]] | None:
         """Chunk ``index``'s refs (as stored) from a stored plan, or None when it has no
         such chunk. Reads a plan of 0.1.1 and before too (one JSON document)."""
-        first, _, rest = raw.partition(b"\n")
-        head = json.loads(first)
+        end = raw.find(b"\n")
+        head = json.loads(raw if end < 0 else raw[:end])  # no copy of the (large) rest
         chunks = head["chunks"]
         if isinstance(chunks, list):  # the one-document form
             return list(chunks[index]) if 0 <= index < len(chunks) else None
-        if not 0 <= index < int(chunks):
+        if end < 0 or not 0 <= index < int(chunks):
+            if end < 0 and 0 <= index < int(chunks):
+                raise ValueError(f"the plan has fewer than {chunks} chunk lines")
             return None
-        start = 0
+        start = end + 1
         for _ in range(index):
-            start = rest.find(b"\n", start) + 1
+            start = raw.find(b"\n", start) + 1
             if start == 0:
                 raise ValueError(f"the plan has fewer than {chunks} chunk lines")
-        stop = rest.find(b"\n", start)
+        stop = raw.find(b"\n", start)
         if stop < 0:
             raise ValueError(f"the plan has fewer than {chunks} chunk lines")
-        refs = json.loads(rest[start:stop])
+        refs = json.loads(raw[start:stop])
         if not isinstance(refs, list):
             raise ValueError(f"chunk line {index} of the plan is not a list")
         return refs

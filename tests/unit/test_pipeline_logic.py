@@ -912,7 +912,12 @@ def test_a_chunk_reads_its_own_line_of_the_plan_and_old_plans_still_read(desk) -
     plan = pipeline.plan_run(ctx, DAY)
     assert plan.plan_key.endswith(".jsonl")
     assert _chunk_refs(ctx, plan, 0) == refs
-    for damaged in (stored[: len(stored) // 2], b'{"chunks": 3}\n[]\n', b"not json"):
+    for damaged in (
+        stored[: len(stored) // 2],
+        b'{"chunks": 3}\n[]\n',
+        b'{"chunks": 3}',
+        b"not json",
+    ):
         ctx.store.put(Blob.of(ctx.layout.private_bucket, plan.plan_key, damaged, "x/y"))
         with pytest.raises(PipelineError, match=r"plan .* (is unreadable|has no|is not in)"):
             _chunk_refs(ctx, plan, 1 if damaged.startswith(b'{"chunks": 3}') else 0)
