@@ -149,19 +149,12 @@ class PlanBody:
     chunks: tuple[tuple[ArticleRef, ...], ...]
 
     def to_json(self) -> dict[str, Any]:
+        """One document: how 0.1.1 and before stored a plan (still read, see chunk_of)."""
         return {
             "interval": self.interval.to_json(),
             "full": self.full,
             "chunks": [[r.to_json() for r in chunk] for chunk in self.chunks],
         }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> PlanBody:
-        return cls(
-            Interval.from_json(data["interval"]),
-            bool(data["full"]),
-            tuple(tuple(ArticleRef.from_json(r) for r in chunk) for chunk in data["chunks"]),
-        )
 
     def to_bytes(self) -> bytes:
         """The stored form: a header line, then one line per chunk, so a chunk task parses
@@ -179,10 +172,10 @@ class PlanBody:
         chunks = head["chunks"]
         if isinstance(chunks, list):  # the one-document form
             return list(chunks[index]) if 0 <= index < len(chunks) else None
-        if end < 0 or not 0 <= index < int(chunks):
-            if end < 0 and 0 <= index < int(chunks):
-                raise ValueError(f"the plan has fewer than {chunks} chunk lines")
+        if not 0 <= index < int(chunks):
             return None
+        if end < 0:
+            raise ValueError(f"the plan has fewer than {chunks} chunk lines")
         start = end + 1
         for _ in range(index):
             start = raw.find(b"\n", start) + 1
@@ -1086,7 +1079,18 @@ def _read_part(ctx: Context, plan: PlanRef, result: ChunkResult) -> tuple[bytes,
             f"manifest part {key} is not the one chunk {index} wrote (another attempt replaced "
             f"it); rerun chunk {index}"
         )
-    return body[: result.public_bytes], body[result.public_bytes :]
+    public, private = body[: result.public_bytes], body[result.public_bytes :]
+    articles = result.counts.articles
+    if not all(
+        part.count(b"\n") == articles and part[-1:] in (b"", b"\n") for part in (public, private)
+    ):
+        # The digest proves the bytes; this proves the result's split of them: one whole line
+        # per article on each side, so no record is cut in two or moved across.
+        raise PipelineError(
+            f"manifest part {key} does not split into chunk {index}'s {articles} public and "
+            f"private lines; rerun chunk {index}"
+        )
+    return public, private
 
 
 def _replace_manifest(ctx: Context, key: str, manifest: bytes, etag: str | None) -> None:

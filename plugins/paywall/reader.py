@@ -10,7 +10,6 @@ newer-than-committed object for the committed one.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +35,6 @@ __all__ = [
 ]
 
 MAX_PRESIGN_SECONDS = 3600
-_ARTICLE_ID = re.compile(rb'"article_id"\s*:\s*"([0-9a-f]{20})"')
 
 
 class StaleObject(PaywallError):
@@ -59,25 +57,34 @@ class CommittedRun:
 _ID_PREFIX = b'{"article_id":"'
 _ID_AT = slice(len(_ID_PREFIX), len(_ID_PREFIX) + 20)
 _ID_CLOSE = len(_ID_PREFIX) + 20
+_ID_KEY = b'"article_id"'
 
 
 def _lines(body: bytes, only: set[str] | None) -> Iterator[dict[str, Any]]:
-    """The parsed lines of a manifest; with ``only``, just those articles' lines, picked by
-    their leading id without parsing the others (a chunk reads the interval's manifest for
-    its own records). A line of another shape (an older layout) is searched for its id."""
-    wanted = {i.encode("ascii", "replace") for i in only} if only is not None else None
-    for line in body.splitlines():
-        if not line or line.isspace():
+    """The parsed lines of a manifest; with ``only``, just those articles' lines.
+
+    A canonical line is picked by its leading id without parsing it (a chunk reads the
+    interval's manifest for its own records). Any other line -- an older layout, or one
+    whose id key appears twice, where a parser keeps the last -- is parsed and picked by the
+    id a parser reads, so the picking never disagrees with the record."""
+    lines = (line for line in body.splitlines() if line and not line.isspace())
+    if only is None:
+        yield from map(json.loads, lines)
+        return
+    wanted = {i.encode("ascii", "replace") for i in only}
+    for line in lines:
+        if (
+            line.startswith(_ID_PREFIX)
+            and line[_ID_CLOSE : _ID_CLOSE + 1] == b'"'
+            and line.find(_ID_KEY, _ID_CLOSE) < 0
+        ):
+            if line[_ID_AT] in wanted:
+                yield json.loads(line)
             continue
-        if wanted is not None:
-            if line.startswith(_ID_PREFIX) and line[_ID_CLOSE : _ID_CLOSE + 1] == b'"':
-                if line[_ID_AT] not in wanted:
-                    continue  # another chunk's record
-            else:
-                found = _ARTICLE_ID.search(line)
-                if found is None or found.group(1) not in wanted:
-                    continue
-        yield json.loads(line)
+        data = json.loads(line)
+        found = data.get("article_id") if isinstance(data, dict) else None
+        if isinstance(found, str) and found in only:
+            yield data
 
 
 def read_committed(

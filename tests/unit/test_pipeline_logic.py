@@ -758,6 +758,13 @@ def test_publish_joins_the_chunks_parts_only_when_each_is_the_one_its_chunk_wrot
     with pytest.raises(PipelineError, match=r"not the one chunk 1 wrote.*rerun chunk 1"):
         pipeline.publish_run(ctx, plan, results)
     assert not [k for k in store_of(ctx).keys(ctx.layout.public_bucket) if k.startswith("runs/")]
+    # The right part, but a result that splits it elsewhere (a record cut or moved across).
+    ctx.store.put(Blob.of(ctx.layout.private_bucket, part_key, part, EXTENSIONS["jsonl"]))
+    public_bytes = results[1].public_bytes or 0
+    for shifted in (public_bytes - 1, public_bytes + 1, 0, len(part)):
+        forged = replace(results[1], public_bytes=shifted)
+        with pytest.raises(PipelineError, match="does not split into chunk 1's 1 public"):
+            pipeline.publish_run(ctx, plan, [results[0], forged])
 
     # The same records as an earlier release stored them: one document per record.
     publics = part[: results[1].public_bytes].splitlines()
@@ -788,10 +795,17 @@ def test_a_chunk_reads_exactly_its_own_lines_of_a_manifest() -> None:
     canonical = b"".join(dumps({"article_id": i, "n": n}) + b"\n" for n, i in enumerate(ids))
     odd = canonical.replace(dumps({"article_id": ids[2], "n": 2}), b'{"n": 2, "article_id": "x"}')
     odd += b"\n" + json.dumps({"n": 9, "article_id": ids[3]}).encode()  # no final newline
-    for body in (canonical, canonical.rstrip(b"\n"), odd, b"", b"\n"):
+    # The id key twice: a parser keeps the last one, and so must the picking.
+    twice = (
+        f'{{"article_id":"{ids[4]}","n":4,"article_id":"{ids[0]}"}}\n'
+        f'{{"article_id":"{ids[0]}","n":5,"article_id":"{ids[5]}"}}\n'
+        "[1, 2]\n"
+    ).encode()
+    for body in (canonical, canonical.rstrip(b"\n"), odd, b"", b"\n", canonical + twice):
         every = [json.loads(line) for line in body.splitlines() if line.strip()]
         for only in ({ids[0], ids[3]}, set(ids), set(), {"not-an-id"}):
-            assert list(_lines(body, only)) == [d for d in every if d["article_id"] in only]
+            expected = [d for d in every if isinstance(d, dict) and d["article_id"] in only]
+            assert list(_lines(body, only)) == expected
         assert list(_lines(body, None)) == every
 
 
