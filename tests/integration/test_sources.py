@@ -43,6 +43,10 @@ def test_local_fetch_cannot_leave_the_folder(tmp_path: Path) -> None:
     source = LocalFolderSource(LocalSource(name="l", kind="local", path=tmp_path))
     with pytest.raises(FetchError, match="leaves the source folder"):
         source.fetch(ArticleRef("l", "../../etc/passwd", "2026-11-20T00:00:00Z", "x"))
+    # A NUL byte (an id as safe_id escapes it) fails this article, not the chunk.
+    for name in ("a\\u0000b.txt", "../x\\u0000/../y.txt"):
+        with pytest.raises(FetchError, match="NUL byte"):
+            source.fetch(ArticleRef("l", name, "2026-11-20T00:00:00Z", "x"))
 
 
 @pytest.mark.s3

@@ -93,7 +93,10 @@ class LocalFolderSource:
     def fetch(self, ref: ArticleRef, previous: dict[str, Any] | None = None) -> RawArticle:
         # Resolve from the configured root, never from a stored absolute path: the plan may
         # have been made on another machine.
-        path = self._inside(os.fsdecode(name_bytes(ref.source_id)))
+        relative = os.fsdecode(name_bytes(ref.source_id))
+        if "\x00" in relative:  # only a tampered plan can name one: no file has such a name
+            raise FetchError(f"path {ref.source_id!r} holds a NUL byte")
+        path = self._inside(relative)
         if path is None:
             raise FetchError(f"path {ref.source_id!r} leaves the source folder")
         try:
