@@ -120,6 +120,7 @@ def detect_format(article: RawArticle) -> Format:
     return Format.HTML if _HTML_SNIFF.match(article.data[:1024]) else Format.TEXT
 
 
+@functools.lru_cache(maxsize=8192)  # a chunk asks for each of its articles' ids a few times
 def article_id(source: str, source_id: str) -> str:
     """A stable, short, URL-safe id for an article: the same input always gives the same id,
     and distinct (source, source id) pairs distinct ids.

@@ -10,7 +10,7 @@ newer-than-committed object for the committed one.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,20 +190,25 @@ def interval_runs(
     *,
     private: bool = False,
     only: set[str] | None = None,
+    known: Sequence[CommittedRun] = (),
 ) -> list[CommittedRun]:
     """The committed runs of one interval: its manifest and the partial runs (over some
-    article ids) committed after it, oldest first."""
+    article ids) committed after it, oldest first.
+
+    ``known`` are runs the caller has just read (with at least the lines and private
+    digests asked for): they are used as they are instead of being read again."""
     partial_keys = sorted(
         manifest
         for listed in store.list(layout.public_bucket, layout.run_prefix(slug) + "partial/")
         if (manifest := layout.manifest_of(listed.key)) is not None
     )
     keys = [layout.manifest(slug), *partial_keys]
-    runs = [
-        run
-        for key in keys
-        if (run := read_committed(store, layout, key, private=private, only=only)) is not None
-    ]
+    reuse = {run.manifest_key: run for run in known}
+
+    def read(key: str) -> CommittedRun | None:
+        return reuse.get(key) or read_committed(store, layout, key, private=private, only=only)
+
+    runs = [run for key in keys if (run := read(key)) is not None]
     full = [r for r in runs if r.manifest_key == layout.manifest(slug)]
     since = full[0].marker.committed_at if full else ""
     partials = sorted(

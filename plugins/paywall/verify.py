@@ -19,6 +19,7 @@ from paywall.layout import Layout
 from paywall.metadata import sha256_hex
 from paywall.model import ObjectRef, Role
 from paywall.reader import (
+    CommittedRun,
     committed_manifest_keys,
     interval_prefix,
     interval_runs,
@@ -146,7 +147,7 @@ def verify_run(
     """
     report = Report(manifest_key)
     public, private = layout.public_bucket, layout.private_bucket
-    if store.get(public, manifest_key) is None:
+    if store.head(public, manifest_key) is None:
         report.findings.append(
             Finding(FindingKind.MANIFEST_MISSING, f"s3://{public}/{manifest_key}", "missing")
         )
@@ -170,7 +171,7 @@ def verify_run(
             )
         )
 
-    superseded = _superseded(store, layout, manifest_key, {r.article_id for r in run.records})
+    superseded = _superseded(store, layout, run)
     report.superseded = sum(1 for r in run.records if r.article_id in superseded)
     expected = [
         _Expected(public if obj.public else private, obj)
@@ -184,13 +185,18 @@ def verify_run(
     step = max(1, len(free_keys) // spot_checks) if spot_checks else 1
     spot = set(free_keys[::step][:spot_checks]) if spot_checks else set()
 
-    def check(item: _Expected) -> list[Finding]:
-        where = f"s3://{item.bucket}/{item.obj.key}"
+    def by_listing(item: _Expected) -> list[Finding] | None:
+        """What the listing proves of an object; None when it must be read back."""
         etag = listed.get((item.bucket, item.obj.key))
         if etag is None:
+            where = f"s3://{item.bucket}/{item.obj.key}"
             return [Finding(FindingKind.MISSING, where, "listed in the manifest, not in storage")]
         if item.obj.md5 and etag == item.obj.md5 and item.obj.key not in spot:
             return []  # the bytes the pipeline wrote (and scanned): proven without a read
+        return None
+
+    def by_reading(item: _Expected) -> list[Finding]:
+        where = f"s3://{item.bucket}/{item.obj.key}"
         body = store.get(item.bucket, item.obj.key)
         if body is None:
             return [Finding(FindingKind.MISSING, where, "listed, then gone")]
@@ -208,10 +214,15 @@ def verify_run(
             )
         return findings
 
-    with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
-        for findings in pool.map(check, expected):
+    # Most objects are proven by the listing alone: only the rest go to the thread pool
+    # (a future per object would cost more than the check). Findings keep manifest order.
+    proven = [by_listing(item) for item in expected]
+    to_read = [item for item, found in zip(expected, proven, strict=True) if found is None]
+    with ThreadPoolExecutor(max_workers=max(1, min(max_concurrency, len(to_read)))) as pool:
+        read = pool.map(by_reading, to_read)
+        for found in proven:
             report.objects_checked += 1
-            report.findings.extend(findings)
+            report.findings.extend(found if found is not None else next(read))
 
     if probe is not None:
         targets = _probe_targets(e for e in expected if not e.obj.public)
@@ -237,31 +248,30 @@ def verify_run(
     return report
 
 
-def _superseded(
-    store: Store, layout: Layout, manifest_key: str, ids: set[str] | None = None
-) -> set[str]:
-    """Article ids whose record in this manifest a later committed run replaced: a later run
-    of the same interval (a reprocess, a retraction), or any committed run of a later
-    interval (an edit moved the article there, and its objects are now that run's to
+def _superseded(store: Store, layout: Layout, run: CommittedRun) -> set[str]:
+    """Article ids whose record in this committed run a later committed run replaced: a
+    later run of the same interval (a reprocess, a retraction), or any committed run of a
+    later interval (an edit moved the article there, and its objects are now that run's to
     prove). A partial run committed before the interval's manifest was replaced by it as a
-    whole. ``ids`` limits the answer to these articles (the manifest's own)."""
+    whole. Only this run's articles are looked for; the run itself is not read again."""
+    manifest_key = run.manifest_key
+    ids = {r.article_id for r in run.records}
     prefix = interval_prefix(manifest_key)
     slug = prefix.rstrip("/").rsplit("/", 1)[-1]
-    runs = interval_runs(store, layout, slug)
+    runs = interval_runs(store, layout, slug, only=ids, known=(run,))
     keys = [r.manifest_key for r in runs]
     if manifest_key not in keys:
-        older = read_committed(store, layout, manifest_key)
-        found = {r.article_id for r in older.records} if older is not None and runs else set()
+        found = set(ids) if runs else set()
     else:
         later = runs[keys.index(manifest_key) + 1 :]
-        found = {r.article_id for run in later for r in run.records}
+        found = {r.article_id for later_run in later for r in later_run.records}
     for key in committed_manifest_keys(store, layout, partial=True):
         if interval_prefix(key) <= prefix:
             continue
-        run = read_committed(store, layout, key, only=ids)
-        if run is not None:
-            found.update(r.article_id for r in run.records)
-    return found
+        other = read_committed(store, layout, key, only=ids)
+        if other is not None:
+            found.update(r.article_id for r in other.records)
+    return found & ids
 
 
 def _probe_targets(private: Iterable[_Expected]) -> list[tuple[str, str]]:
