@@ -54,7 +54,6 @@ from paywall.reader import interval_runs
 from paywall.s3 import S3Endpoint, make_client
 from paywall.segmentation import NoMarkersPolicy, Status
 from paywall.sources import Source, build_source
-from paywall.sources.local import LocalFolderSource
 from paywall.storage import ProbeResult, S3Store
 from paywall.store import Blob, Store
 from paywall.verify import AnonymousProbe
@@ -828,9 +827,9 @@ def apply_prepared(
 
 
 def _concurrent_fetch(source: Source) -> bool:
-    """Whether fetching waits on a network (then fetches overlap in threads); a local folder
-    is read inline: threads would only contend for the GIL with the splitting."""
-    return not isinstance(source, LocalFolderSource)
+    """Whether the source's fetches wait on a network (then they overlap in threads). A
+    source says otherwise with ``concurrent_fetch = False`` (see :class:`Source`)."""
+    return bool(getattr(source, "concurrent_fetch", True))
 
 
 def _in_order(

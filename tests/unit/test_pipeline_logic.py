@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import jsonschema
 import pytest
@@ -904,6 +904,32 @@ def test_network_fetches_overlap_and_their_results_keep_the_plans_order(make_mem
     assert source.most > 1, "fetches from a network source must overlap"
     ids = [r.source_id for r in manifest_records(ctx)]
     assert ids == sorted(source.items)
+
+
+def test_a_source_without_concurrent_fetch_is_read_in_the_chunks_own_thread(
+    make_mem_ctx,
+) -> None:
+    """A local read gains nothing from threads (they would contend for the GIL with the
+    splitting): a source saying ``concurrent_fetch = False`` is read inline, in order."""
+    import threading
+
+    class InlineSource(DictSource):
+        concurrent_fetch = False
+        threads: ClassVar[set[str]] = set()
+
+        def fetch(self, ref: ArticleRef, previous: Mapping[str, Any] | None = None) -> RawArticle:
+            self.threads.add(threading.current_thread().name)
+            return super().fetch(ref, previous)
+
+    source = InlineSource("desk", {f"2026/11/20/a{n}.txt": article(n) for n in range(6)})
+    ctx = make_mem_ctx(
+        pipeline={"name": "desk_pipeline", "chunk_size": 100},
+        sources=[{"name": "desk", "kind": "local", "path": "/nonexistent"}],
+        storage={"max_concurrency": 4},
+    )
+    run_interval(with_source(ctx, source), DAY)
+    assert source.threads == {threading.current_thread().name}
+    assert [r.source_id for r in manifest_records(ctx)] == sorted(source.items)
 
 
 def test_a_chunk_reads_its_own_line_of_the_plan_and_old_plans_still_read(desk) -> None:

@@ -24,6 +24,14 @@ __all__ = [
 
 
 class Source(Protocol):
+    """Where articles come from.
+
+    A source whose fetch does not wait on a network (a local folder) sets the class
+    attribute ``concurrent_fetch = False``: a chunk then reads its articles inline, where
+    threads would only contend for the GIL with the splitting. Without it, fetches overlap
+    in a thread pool (HTTP, an S3 inbox, anything unknown).
+    """
+
     name: str
 
     def list(self, interval: Interval | None) -> list[ArticleRef]:

@@ -30,6 +30,8 @@ log = logging.getLogger("paywall.sources.local")
 
 
 class LocalFolderSource:
+    concurrent_fetch = False  # a local read: inline (see Source)
+
     def __init__(self, settings: LocalSource) -> None:
         self.settings = settings
         self.name = settings.name
