@@ -113,14 +113,22 @@ def phase_pipeline(config: Path) -> dict[str, Any]:
     ctx = _context(config)
     started = time.perf_counter()
     plan = plan_run(ctx, _interval())
+    planned = time.perf_counter()
     jobs = [job.to_json() for job in plan.jobs()]
     with ProcessPoolExecutor(max_workers=WORKERS, mp_context=get_context("spawn")) as pool:
         done = list(pool.map(_process_job, [str(config)] * plan.chunks, jobs))
+    processed = time.perf_counter()
     chunks = [ChunkResult.from_json(result) for result, _rss in done]
     process_rss = max(rss for _result, rss in done)
     summary = publish_run(ctx, plan, chunks)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "articles": summary.counts.articles,
+    # Where the time went: plan, the process step (wall; and the chunks' own seconds summed,
+    # so the rest of the step is process start-up, imports and clients), publish.
+    steps = {"plan": planned - started, "process": processed - planned,
+             "chunks_sum": sum(c.seconds for c in chunks),
+             "publish": time.perf_counter() - processed}  # fmt: skip
+    return {"seconds": seconds, "steps": {k: round(v, 2) for k, v in steps.items()},
+            "articles": summary.counts.articles,
             "actions": dict(summary.counts.actions), "statuses": dict(summary.counts.statuses),
             "outcomes": dict(summary.counts.outcomes), "process_peak_rss_mb": process_rss,
             "peak_rss_mb": max(process_rss, peak_rss_mb())}  # fmt: skip

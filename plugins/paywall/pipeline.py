@@ -875,6 +875,7 @@ def process_chunk(
     failed write fails the chunk after the writes in flight have finished; the part is
     stored only when every write succeeded.
     """
+    started = time.monotonic()
     plan = job.plan
     refs = _chunk_refs(ctx, plan, job.chunk)
     ids = {article_id(r.source, r.source_id) for r in refs}
@@ -894,7 +895,7 @@ def process_chunk(
             override=overrides.get(aid),
         )
 
-    started = last_log = time.monotonic()
+    last_log = time.monotonic()
     records: list[ManifestRecord] = []
     writes = 0
     in_flight: deque[Future[None]] = deque()
