@@ -142,18 +142,19 @@ def run_shapes(base_bytes: int = 80_000) -> list[dict[str, object]]:
 def _five_mb(shape: str) -> dict[str, object]:
     """Split one ~5 MB page of the shape in a fresh process: seconds and peak RSS."""
     code = f"""
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(REPO / "plugins")!r})
 from bench.html_shapes import SHAPES, _units_for
+from bench.rss import peak_rss_mb
 from paywall.htmlsplit import split_html
 page = SHAPES[{shape!r}](_units_for({shape!r}, 5_000_000))
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_rss_mb()
 start, cpu = time.perf_counter(), time.process_time()
 result = split_html(page)
 seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
 print(json.dumps({{"s_5mb": cpu, "wall_s_5mb": seconds, "bytes_5mb": len(page.encode()),
-    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    "rss_before_mb": before / 1024, "status_5mb": result.status.value}}))
+    "peak_rss_mb": peak_rss_mb(),
+    "rss_before_mb": before, "status_5mb": result.status.value}}))
 """
     try:
         out = subprocess.run(

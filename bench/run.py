@@ -28,7 +28,6 @@ import gc
 import json
 import os
 import platform
-import resource
 import secrets
 import subprocess
 import sys
@@ -44,11 +43,13 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus as corpus_mod
+from rss import peak_rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results"
+# Corpora (kept between runs: generating 100,000 articles takes minutes) and latest.json.
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or REPO / "bench" / "results")
 DAY_START = datetime(2026, 11, 20, tzinfo=UTC)
-CHUNK_SIZE = 1000
+CHUNK_SIZE = int(os.environ.get("BENCH_CHUNK_SIZE", "1000"))
 CONCURRENCY = 16
 # Chunk processes at once, like two mapped tasks on a 2-core LocalExecutor.
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
@@ -56,10 +57,6 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 FAST_WORKERS = int(os.environ.get("BENCH_FAST_WORKERS", "1"))
 FAST_IN_FLIGHT = int(os.environ.get("BENCH_FAST_IN_FLIGHT", "64"))
 PHASES = ("bare", "pipeline", "rerun", "split")
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def write_config(path: Path, corpus: Path, tag: str) -> Path:

@@ -21,12 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from rss import peak_rss_mb  # bench/ is the script's folder
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "shapes.json"
@@ -84,22 +85,22 @@ def _child(shape: str, size: int) -> dict[str, object]:
     options = SplitOptions()
     split_article(RawArticle("bench", f"warm.{fmt}", f"a{B}b{E}c".encode()), options)
     data = build(size).encode("utf-8")
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline = peak_rss_mb()
     article = RawArticle("bench", f"{shape}.{fmt}", data)
     start = time.perf_counter()
     cpu = time.process_time()
     out = split_article(article, options)
     seconds = time.perf_counter() - start
     cpu = time.process_time() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_rss_mb()
     return {
         "shape": shape,
         "bytes": len(data),
         "seconds": round(seconds, 4),
         "cpu_seconds": round(cpu, 4),
         "status": out.record.status,
-        "peak_rss_mb": round(peak / 1024, 1),
-        "rss_growth_mb": round((peak - baseline) / 1024, 1),
+        "peak_rss_mb": round(peak, 1),
+        "rss_growth_mb": round(peak - baseline, 1),
     }
 
 
