@@ -135,6 +135,12 @@ class CountingStore:
         self.get_bytes += len(found[0]) if found else 0
         return found
 
+    def get_range(self, bucket: str, key: str, start: int, end: int) -> bytes | None:
+        found = self.inner.get_range(bucket, key, start, end)
+        self.gets += 1
+        self.get_bytes += len(found or b"")
+        return found
+
     def head(self, bucket: str, key: str) -> Listed | None:
         return self.inner.head(bucket, key)
 

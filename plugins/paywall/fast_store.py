@@ -454,6 +454,22 @@ class FastStore:
             raise self._fail("GET", bucket, key, exc) from exc
         return body, _unquote(result.meta.get("e_tag"))
 
+    def get_range(self, bucket: str, key: str, start: int, end: int) -> bytes | None:
+        if not 0 <= start < end:
+            raise ValueError(f"get_range: bad range {start}-{end}")
+        other = self._other()
+        if other is not None:
+            return other.get_range(bucket, key, start, end)
+        self._checked("GET", bucket, key)
+        try:
+            return obstore.get_range(self._store(bucket), key, start=start, end=end).to_bytes()
+        except (NotFoundError, FileNotFoundError):
+            return None
+        except Exception as exc:
+            if self.head(bucket, key) is not None and "range" in str(exc).lower():
+                return b""  # starts at or after the end
+            raise self._fail("GET", bucket, key, exc) from exc
+
     def head(self, bucket: str, key: str) -> Listed | None:
         other = self._other()
         if other is not None:

@@ -112,6 +112,13 @@ class MemoryStore:
             stored = self._enter("GET", bucket, key).get(key)
             return None if stored is None else (stored.body, stored.etag)
 
+    def get_range(self, bucket: str, key: str, start: int, end: int) -> bytes | None:
+        if not 0 <= start < end:
+            raise ValueError(f"get_range: bad range {start}-{end}")
+        with self._lock:
+            stored = self._enter("GET", bucket, key).get(key)
+            return None if stored is None else stored.body[start:end]
+
     def head(self, bucket: str, key: str) -> Listed | None:
         with self._lock:
             stored = self._enter("HEAD", bucket, key).get(key)

@@ -11,6 +11,7 @@ that field; none derives it again.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -75,6 +76,8 @@ __all__ = [
 
 log = logging.getLogger("paywall.pipeline")
 PROGRESS_EVERY_SECONDS = 10.0
+# A plan's header line fits in this (64 offsets at most 1,025 numbers): a chunk reads it first.
+PLAN_HEAD_BYTES = 64 * 1024
 ARTICLE_ID_META = "article-id"  # x-amz-meta-article-id on every article object
 
 
@@ -156,11 +159,60 @@ class PlanBody:
         }
 
     def to_bytes(self) -> bytes:
-        """The stored form: a header line, then one line per chunk, so a chunk task parses
-        its own line only (each of them parsing the whole plan cost chunks x articles)."""
-        head = {"interval": self.interval.to_json(), "full": self.full, "chunks": len(self.chunks)}
-        lines = (dumps([r.to_json() for r in chunk]) for chunk in self.chunks)
-        return dumps(head) + b"\n" + b"".join(line + b"\n" for line in lines)
+        """The stored form: a header line, then one line per chunk, so a chunk task reads
+        and parses its own line only (each of them parsing the whole plan cost chunks x
+        articles). The header's ``offsets`` say where each line starts, counted from the
+        first line after the header, and where the last one ends: a chunk reads two byte
+        ranges, the header and its line, so its memory does not grow with the plan."""
+        lines = [dumps([r.to_json() for r in chunk]) + b"\n" for chunk in self.chunks]
+        offsets = [0]
+        for line in lines:
+            offsets.append(offsets[-1] + len(line))
+        head = {
+            "interval": self.interval.to_json(),
+            "full": self.full,
+            "chunks": len(self.chunks),
+            "offsets": offsets,
+        }
+        return dumps(head) + b"\n" + b"".join(lines)
+
+    @staticmethod
+    def read_chunk(store: Store, bucket: str, key: str, index: int) -> list[dict[str, Any]] | None:
+        """Chunk ``index``'s refs (as stored) from the stored plan, by byte ranges: the
+        header (within its first ``PLAN_HEAD_BYTES``), then the chunk's line. A plan without
+        offsets (0.1.2 and before) is read whole. None when the plan has no such chunk;
+        raises ``PipelineError`` when it is missing, ValueError when it is damaged."""
+        head = store.get_range(bucket, key, 0, PLAN_HEAD_BYTES)
+        if head is None:
+            raise PipelineError(f"plan {key} is missing from the private bucket")
+        end = head.find(b"\n")
+        header = json.loads(head[:end]) if end >= 0 else None
+        offsets = header.get("offsets") if isinstance(header, dict) else None
+        if not isinstance(offsets, list):
+            raw = head if len(head) < PLAN_HEAD_BYTES else store.get(bucket, key)
+            if raw is None:
+                raise PipelineError(f"plan {key} is missing from the private bucket")
+            return PlanBody.chunk_of(raw, index)
+        assert isinstance(header, dict)
+        chunks = header["chunks"]
+        if not (
+            isinstance(chunks, int)
+            and len(offsets) == chunks + 1
+            and all(isinstance(o, int) for o in offsets)
+            and offsets[0] == 0
+            and all(a < b for a, b in itertools.pairwise(offsets))
+        ):
+            raise ValueError("the plan's header has no valid line offsets")
+        if not 0 <= index < chunks:
+            return None
+        start, stop = end + 1 + offsets[index], end + 1 + offsets[index + 1]
+        line = head[start:stop] if stop <= len(head) else store.get_range(bucket, key, start, stop)
+        if line is None or len(line) != stop - start or not line.endswith(b"\n"):
+            raise ValueError(f"chunk line {index} of the plan is not where its header says")
+        refs = json.loads(line)
+        if not isinstance(refs, list):
+            raise ValueError(f"chunk line {index} of the plan is not a list")
+        return refs
 
     @staticmethod
     def chunk_of(raw: bytes, index: int) -> list[dict[str, Any]] | None:
@@ -277,11 +329,8 @@ def _chunk_refs(ctx: Context, plan: PlanRef, chunk: int) -> tuple[ArticleRef, ..
         if not 0 <= chunk < len(chunks):
             raise PipelineError(f"chunk {chunk} is not in plan {plan.plan_key}")
         return chunks[chunk]
-    raw = ctx.store.get(ctx.layout.private_bucket, plan.plan_key)
-    if raw is None:
-        raise PipelineError(f"plan {plan.plan_key} is missing from the private bucket")
     try:
-        stored = PlanBody.chunk_of(raw, chunk)
+        stored = PlanBody.read_chunk(ctx.store, ctx.layout.private_bucket, plan.plan_key, chunk)
     except (ValueError, KeyError, TypeError) as exc:
         raise PipelineError(f"plan {plan.plan_key} is unreadable: {exc}") from exc
     if stored is None:

@@ -160,6 +160,23 @@ class S3Store:
         except (BotoCoreError, OSError) as exc:
             raise storage_error("GET", bucket, key, self.where, exc) from exc
 
+    def get_range(self, bucket: str, key: str, start: int, end: int) -> bytes | None:
+        if not 0 <= start < end:
+            raise ValueError(f"get_range: bad range {start}-{end}")
+        try:
+            span = f"bytes={start}-{end - 1}"
+            response = self.client.get_object(Bucket=bucket, Key=key, Range=span)
+            return bytes(response["Body"].read())
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in _NOT_FOUND:
+                return None
+            if code == "InvalidRange":  # starts at or after the end
+                return b""
+            raise storage_error("GET", bucket, key, self.where, exc) from exc
+        except (BotoCoreError, OSError) as exc:
+            raise storage_error("GET", bucket, key, self.where, exc) from exc
+
     def head(self, bucket: str, key: str) -> Listed | None:
         try:
             response = self.client.head_object(Bucket=bucket, Key=key)

@@ -117,6 +117,11 @@ class Store(Protocol):
         """The object's bytes and ETag (unquoted), or None when it does not exist."""
         ...
 
+    def get_range(self, bucket: str, key: str, start: int, end: int) -> bytes | None:
+        """Bytes ``start`` to ``end`` (exclusive) of the object, fewer when it ends sooner,
+        or None when it does not exist. ``0 <= start < end``."""
+        ...
+
     def head(self, bucket: str, key: str) -> Listed | None:
         """Size, ETag and user metadata of an object, or None when it does not exist."""
         ...

@@ -179,7 +179,7 @@ def verify_run(
         if record.article_id not in superseded
         for obj in record.objects
     ]
-    listed = _list_etags(store, expected)
+    listed = _list_etags(store, expected, max_concurrency)
     free_keys = sorted(e.obj.key for e in expected if e.obj.role is Role.FREE)
     # Spread over the run, the same ones every time (reruns audit the same objects).
     step = max(1, len(free_keys) // spot_checks) if spot_checks else 1
@@ -282,25 +282,44 @@ def _probe_targets(private: Iterable[_Expected]) -> list[tuple[str, str]]:
     return paid + quarantined
 
 
-def _list_etags(store: Store, expected: list[_Expected]) -> dict[tuple[str, str], str]:
-    """ETags of the expected objects, by LIST: one listing per folder, over the key range
-    the manifest names only (a folder may hold other intervals' objects too)."""
-    ranges: dict[tuple[str, str], list[str]] = {}
+_LIST_RANGE = 1000  # keys per listing (one page): ranges are listed in parallel
+
+
+def _list_etags(
+    store: Store, expected: list[_Expected], max_concurrency: int = 16
+) -> dict[tuple[str, str], str]:
+    """ETags of the expected objects, by LIST: per folder, over the key range the manifest
+    names only (a folder may hold other intervals' objects too), cut into ranges of about a
+    page each that are listed in parallel. Listing is most of verify's time on a server
+    that walks one directory per article (SeaweedFS's filer: about 0.3 ms an object)."""
+    by_folder: dict[tuple[str, str], list[str]] = {}
     for item in expected:
         # The folder holding the articles' folders (an article's objects sit in one of its
         # own): one listing covers every article of that folder the manifest names.
         parts = item.obj.key.rsplit("/", 2)
         folder = (parts[0] + "/") if len(parts) == 3 else ""
-        ranges.setdefault((item.bucket, folder), []).append(item.obj.key)
-    found: dict[tuple[str, str], str] = {}
-    for (bucket, folder), keys in ranges.items():
-        first, last = min(keys), max(keys)
+        by_folder.setdefault((item.bucket, folder), []).append(item.obj.key)
+    ranges: list[tuple[str, str, str, str]] = []
+    for (bucket, folder), keys in by_folder.items():
+        keys.sort()
+        for at in range(0, len(keys), _LIST_RANGE):
+            ranges.append((bucket, folder, keys[at], keys[min(at + _LIST_RANGE, len(keys)) - 1]))
+
+    def listed(bucket: str, folder: str, first: str, last: str) -> list[tuple[str, str]]:
+        found = []
         # StartAfter is exclusive: a proper prefix of the first key sorts just before it.
         for obj in store.list(bucket, folder, start_after=first[:-1]):
             if obj.key > last:
                 break
-            found[(bucket, obj.key)] = obj.etag
-    return found
+            found.append((obj.key, obj.etag))
+        return found
+
+    etags: dict[tuple[str, str], str] = {}
+    workers = max(1, min(max_concurrency, len(ranges)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="paywall-list") as pool:
+        for (bucket, *_), found in zip(ranges, pool.map(lambda r: listed(*r), ranges), strict=True):
+            etags.update(((bucket, key), etag) for key, etag in found)
+    return etags
 
 
 def verify_all(

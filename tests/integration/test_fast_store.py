@@ -129,6 +129,20 @@ def test_missing_objects_are_none(env: Env) -> None:
     assert env.store.head(env.bucket, "nope/x.txt") is None
 
 
+def test_byte_ranges(env: Env) -> None:
+    """A chunk reads its line of the plan by range: exact bytes, a short tail, nothing past
+    the end, None for a missing key, and a bad range refused before any request."""
+    body = "头行\n第一行\n第二行\n".encode()
+    env.store.put(blob(env, "staging/plan.jsonl", body))
+    assert env.store.get_range(env.bucket, "staging/plan.jsonl", 0, 7) == body[:7]
+    assert env.store.get_range(env.bucket, "staging/plan.jsonl", 7, 17) == body[7:17]
+    assert env.store.get_range(env.bucket, "staging/plan.jsonl", 17, 10**6) == body[17:]
+    assert env.store.get_range(env.bucket, "staging/plan.jsonl", len(body), 10**6) == b""
+    assert env.store.get_range(env.bucket, "nope/plan.jsonl", 0, 10) is None
+    with pytest.raises(ValueError, match="bad range"):
+        env.store.get_range(env.bucket, "staging/plan.jsonl", 5, 5)
+
+
 def test_empty_object(env: Env) -> None:
     b = blob(env, "meta/empty.json", b"", JSON)
     assert env.store.put(b) == hashlib.md5(b"").hexdigest()
