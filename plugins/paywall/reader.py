@@ -64,9 +64,10 @@ def _lines(body: bytes, only: set[str] | None) -> Iterator[dict[str, Any]]:
     """The parsed lines of a manifest; with ``only``, just those articles' lines.
 
     A canonical line is picked by its leading id without parsing it (a chunk reads the
-    interval's manifest for its own records). Any other line -- an older layout, or one
-    whose id key appears twice, where a parser keeps the last -- is parsed and picked by the
-    id a parser reads, so the picking never disagrees with the record."""
+    interval's manifest for its own records). Any other line -- an older layout, one whose
+    id key appears twice (a parser keeps the last), or one holding any escape, which could
+    spell the key again -- is parsed and picked by the id a parser reads, so the picking
+    never disagrees with the record."""
     lines = (line for line in body.splitlines() if line and not line.isspace())
     if only is None:
         yield from map(json.loads, lines)
@@ -77,6 +78,7 @@ def _lines(body: bytes, only: set[str] | None) -> Iterator[dict[str, Any]]:
             line.startswith(_ID_PREFIX)
             and line[_ID_CLOSE : _ID_CLOSE + 1] == b'"'
             and line.find(_ID_KEY, _ID_CLOSE) < 0
+            and line.find(b"\\", _ID_CLOSE) < 0  # no escape could spell the key again
         ):
             if line[_ID_AT] in wanted:
                 yield json.loads(line)

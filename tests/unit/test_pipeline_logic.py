@@ -832,7 +832,14 @@ def test_a_chunk_reads_exactly_its_own_lines_of_a_manifest() -> None:
         f'{{"article_id":"{ids[0]}","n":5,"article_id":"{ids[5]}"}}\n'
         "[1, 2]\n"
     ).encode()
-    for body in (canonical, canonical.rstrip(b"\n"), odd, b"", b"\n", canonical + twice):
+    # ... and spelled with an escape, which a byte search for the key does not see.
+    escaped = (
+        f'{{"article_id":"{ids[4]}","n":6,"article\\u005fid":"{ids[0]}"}}\n'
+        f'{{"article_id":"{ids[0]}","n":7,"\\u0061rticle_id":"{ids[5]}"}}\n'
+    ).encode()
+    assert json.loads(escaped.splitlines()[0])["article_id"] == ids[0]
+    bodies = (canonical, canonical.rstrip(b"\n"), odd, b"", b"\n", canonical + twice, escaped)
+    for body in bodies:
         every = [json.loads(line) for line in body.splitlines() if line.strip()]
         for only in ({ids[0], ids[3]}, set(ids), set(), {"not-an-id"}):
             expected = [d for d in every if isinstance(d, dict) and d["article_id"] in only]
